@@ -1,0 +1,860 @@
+//! The SQL dialect semantics of the reference ORM (orm-compat.md §3, §7, §9), written once
+//! over `Conn`. Backends differ only in their `Flavour` (SQL text) and `Conn` (execution).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde_json::{Map, Value};
+
+use super::rows::{FirstColumn, JsonRows, ValueRows};
+use super::{Conn, Request};
+use crate::env::{OrmConfig, SchemaStrategy};
+use crate::error::{Code, Error, Result};
+use crate::schema::{FieldType, RelKind, Schema};
+use crate::sql::encode::{js_truthy, json_text};
+use crate::sql::query::{self, id_list, Junction, QueryOptions};
+use crate::sql::{ddl, Flavour, Isolation, Param, Stmt};
+
+/// The schemas a dialect knows: every compiled one (by handle) and the list the last
+/// `initSchema` received, which relation population looks targets up in first.
+#[derive(Default)]
+struct Registry {
+  all: Vec<Arc<Schema>>,
+  active: Vec<Arc<Schema>>,
+}
+
+pub struct SqlEngine {
+  pub flavour: &'static dyn Flavour,
+  pub config: OrmConfig,
+  registry: RwLock<Registry>,
+  /// Live columns per (prefixed) table, for the auto-ALTER on write.
+  columns: Mutex<HashMap<String, HashSet<String>>>,
+}
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Eager relations stop nesting here, so a cycle of eager relations terminates.
+const MAX_EAGER_DEPTH: usize = 4;
+
+fn lock_poisoned() -> Error {
+  Error::internal("schema registry lock poisoned by an earlier panic")
+}
+
+impl SqlEngine {
+  pub fn new(config: OrmConfig) -> Self {
+    SqlEngine { flavour: crate::sql::flavour_for(config.backend), config, registry: RwLock::default(), columns: Mutex::default() }
+  }
+
+  // ---------------------------------------------------------------- schemas
+
+  /// Compiles a schema once; the handle is what later calls name it by.
+  pub fn compile(&self, schema_json: &str) -> Result<u32> {
+    let s = Schema::from_json(schema_json, &self.config.table_prefix)?;
+    let mut r = self.registry.write().map_err(|_| lock_poisoned())?;
+    r.all.push(Arc::new(s));
+    Ok((r.all.len() - 1) as u32)
+  }
+
+  pub fn schema(&self, handle: u32) -> Result<Arc<Schema>> {
+    let r = self.registry.read().map_err(|_| lock_poisoned())?;
+    r.all.get(handle as usize).cloned().ok_or_else(|| Error::arg(format!("unknown schema handle {handle}")))
+  }
+
+  /// A relation target by entity name: the last `initSchema` list first, then any schema
+  /// this dialect has seen (newest first).
+  fn target(&self, name: &str) -> Option<Arc<Schema>> {
+    let r = self.registry.read().ok()?;
+    r.active.iter().find(|s| s.name == name).or_else(|| r.all.iter().rev().find(|s| s.name == name)).cloned()
+  }
+
+  fn active(&self) -> Vec<Arc<Schema>> {
+    self.registry.read().map(|r| r.active.clone()).unwrap_or_default()
+  }
+
+  fn log(&self, st: &Stmt) {
+    if self.config.show_sql {
+      tracing::info!(target: "mosta::sql", "[DAL:{}] {} {:?}", self.flavour.label(), st.sql, st.params);
+    }
+  }
+
+  async fn query_json<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Schema>, single: bool) -> Result<String> {
+    self.log(st);
+    let mut sink = if single { JsonRows::single(s) } else { JsonRows::new(s) };
+    c.query(st, &mut sink).await?;
+    Ok(sink.finish())
+  }
+
+  async fn query_rows<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Schema>) -> Result<Vec<Map<String, Value>>> {
+    self.log(st);
+    let mut sink = ValueRows::new(s);
+    c.query(st, &mut sink).await?;
+    Ok(sink.rows)
+  }
+
+  async fn query_column<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Schema>) -> Result<Vec<Value>> {
+    self.log(st);
+    let mut sink = FirstColumn::new(s);
+    c.query(st, &mut sink).await?;
+    Ok(sink.values())
+  }
+
+  async fn exec<C: Conn>(&self, c: &mut C, st: &Stmt) -> Result<u64> {
+    self.log(st);
+    c.execute(st).await
+  }
+
+  async fn batch<C: Conn>(&self, c: &mut C, sql: &str) -> Result<()> {
+    if self.config.show_sql {
+      tracing::info!(target: "mosta::sql", "[DAL:{}] {sql}", self.flavour.label());
+    }
+    c.batch(sql).await
+  }
+
+  /// Runs DDL whose failure the reference logs and swallows (indexes, FKs, ALTERs).
+  async fn batch_logged<C: Conn>(&self, c: &mut C, sql: &str, what: &str) {
+    if let Err(e) = self.batch(c, sql).await {
+      let m = e.message.to_ascii_lowercase();
+      if m.contains("already exists") || m.contains("duplicate") {
+        tracing::debug!(target: "mosta::ddl", "{what}: {}", e.message);
+      } else {
+        tracing::warn!(target: "mosta::ddl", "{what} failed: {}", e.message);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  /// Runs one dialect call and returns its result as JSON text.
+  pub async fn run<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, req: Request) -> Result<String> {
+    self.run_inner(c, s, req).await.map_err(|e| e.in_entity(&s.name))
+  }
+
+  async fn run_inner<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, req: Request) -> Result<String> {
+    let f = self.flavour;
+    match req {
+      Request::Find { filter, options } => {
+        let o = QueryOptions::parse(&options, s)?;
+        self.query_json(c, &query::select(f, s, &filter, &o)?, Some(s), false).await
+      }
+      Request::FindOne { filter, options } => {
+        let mut o = QueryOptions::parse(&options, s)?;
+        o.limit = Some(1);
+        self.query_json(c, &query::select(f, s, &filter, &o)?, Some(s), true).await
+      }
+      Request::FindById { id, options } => {
+        let o = QueryOptions::parse(&options, s)?;
+        match id {
+          None => Ok("null".into()),
+          Some(id) => self.find_by_id_json(c, s, &id, &o).await,
+        }
+      }
+      Request::FindWithRelations { filter, relations, options } => {
+        let o = QueryOptions::parse(&options, s)?;
+        let mut rows = self.query_rows(c, &query::select(f, s, &filter, &o)?, Some(s)).await?;
+        self.populate(c, s, &mut rows, &relations, 0).await?;
+        Ok(json_text(&Value::Array(rows.into_iter().map(Value::Object).collect())))
+      }
+      Request::FindByIdWithRelations { id, relations, options } => {
+        let o = QueryOptions::parse(&options, s)?;
+        let Some(id) = id else { return Ok("null".into()) };
+        match self.find_by_id_value(c, s, &id, &o, 0).await? {
+          None => Ok("null".into()),
+          Some(row) => {
+            let mut rows = vec![row];
+            self.populate(c, s, &mut rows, &relations, 0).await?;
+            Ok(json_text(&Value::Object(rows.remove(0))))
+          }
+        }
+      }
+      Request::Create { data } => self.create(c, s, data).await,
+      Request::Update { id, data } => match id {
+        None => Ok("null".into()),
+        Some(id) => self.update(c, s, &id, data).await,
+      },
+      Request::UpdateMany { filter, data } => {
+        let data = data.as_object().cloned().unwrap_or_default();
+        match query::update_many(f, s, &filter, &data)? {
+          None => Ok("0".into()),
+          Some(st) => Ok(self.exec(c, &st).await?.to_string()),
+        }
+      }
+      Request::Delete { id } => match id {
+        None => Ok("false".into()),
+        Some(id) => Ok(self.delete(c, s, &id).await?.to_string()),
+      },
+      Request::DeleteMany { filter } => Ok(self.delete_many(c, s, &filter).await?.to_string()),
+      Request::Count { filter, options } => {
+        let o = QueryOptions::parse(&options, s)?;
+        let v = self.query_column(c, &query::count(f, s, &filter, &o)?, None).await?;
+        Ok(count_value(v.first()).to_string())
+      }
+      Request::Distinct { field, filter, options } => {
+        let o = QueryOptions::parse(&options, s)?;
+        let v = self.query_column(c, &query::distinct(f, s, &field, &filter, &o)?, Some(s)).await?;
+        Ok(json_text(&Value::Array(v)))
+      }
+      Request::Aggregate { stages, options } => {
+        let o = QueryOptions::parse(&options, s)?;
+        self.query_json(c, &query::aggregate(f, s, &stages, &o)?, None, false).await
+      }
+      Request::Upsert { filter, data } => {
+        let mut o = QueryOptions { limit: Some(1), ..Default::default() };
+        o.select = Some(vec!["id".into()]);
+        let ids = self.query_column(c, &query::select(f, s, &filter, &o)?, None).await?;
+        match ids.first().and_then(Value::as_str) {
+          Some(id) => {
+            let id = id.to_string();
+            self.update(c, s, &id, data).await
+          }
+          None => self.create(c, s, data).await,
+        }
+      }
+      Request::Increment { id, field, amount } => {
+        let Some(id) = id else { return Err(Error::arg("increment: id is required").with_field("id")) };
+        if !amount.is_number() {
+          return Err(Error::arg(format!("increment: amount must be a number, got {amount}")).with_field("amount"));
+        }
+        if self.exists(c, s, &id).await? {
+          self.exec(c, &query::increment(f, s, &id, &field, &amount)?).await?;
+          self.find_by_id_json(c, s, &id, &QueryOptions::default()).await
+        } else {
+          // The reference creates the row with that id (§12.2 #10, kept).
+          let mut data = Map::new();
+          data.insert("id".into(), Value::String(id));
+          data.insert(field, amount);
+          self.create(c, s, Value::Object(data)).await
+        }
+      }
+      Request::AddToSet { id, field, value } => self.array_op(c, s, id, &field, value, true).await,
+      Request::Pull { id, field, value } => self.array_op(c, s, id, &field, value, false).await,
+      Request::Search { query: q, fields, options } => {
+        let o = QueryOptions::parse(&options, s)?;
+        let fields = fields.unwrap_or_else(|| s.fields.iter().filter(|f| f.ty == FieldType::String).map(|f| f.name.clone()).collect());
+        self.query_json(c, &query::search(f, s, &q, &fields, &o)?, Some(s), false).await
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async fn exists<C: Conn>(&self, c: &mut C, s: &Schema, id: &str) -> Result<bool> {
+    let o = QueryOptions { select: Some(vec!["id".into()]), ..Default::default() };
+    Ok(!self.query_column(c, &query::select_by_id(self.flavour, s, id, &o)?, None).await?.is_empty())
+  }
+
+  fn has_eager(s: &Schema) -> bool {
+    s.relations.iter().any(|r| r.eager)
+  }
+
+  /// `findById` as JSON: the row, with its eager relations populated.
+  async fn find_by_id_json<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, id: &str, o: &QueryOptions) -> Result<String> {
+    if !Self::has_eager(s) {
+      return self.query_json(c, &query::select_by_id(self.flavour, s, id, o)?, Some(s), true).await;
+    }
+    Ok(match self.find_by_id_value(c, s, id, o, 0).await? {
+      Some(row) => json_text(&Value::Object(row)),
+      None => "null".into(),
+    })
+  }
+
+  fn find_by_id_value<'a, C: Conn>(&'a self, c: &'a mut C, s: &'a Arc<Schema>, id: &'a str, o: &'a QueryOptions, depth: usize) -> BoxFut<'a, Option<Map<String, Value>>> {
+    Box::pin(async move {
+      let mut rows = self.query_rows(c, &query::select_by_id(self.flavour, s, id, o)?, Some(s)).await?;
+      if rows.is_empty() {
+        return Ok(None);
+      }
+      if depth < MAX_EAGER_DEPTH {
+        let eager: Vec<String> = s.relations.iter().filter(|r| r.eager).map(|r| r.name.clone()).collect();
+        if !eager.is_empty() {
+          self.populate(c, s, &mut rows, &eager, depth + 1).await?;
+        }
+      }
+      Ok(rows.pop())
+    })
+  }
+
+  /// Fills the named relations of each row (§7.12). Unknown names and unknown targets are
+  /// skipped, as in the reference.
+  fn populate<'a, C: Conn>(&'a self, c: &'a mut C, s: &'a Arc<Schema>, rows: &'a mut [Map<String, Value>], relations: &'a [String], depth: usize) -> BoxFut<'a, ()> {
+    Box::pin(async move {
+      let f = self.flavour;
+      for name in relations {
+        let Some(rel) = s.relation(name) else { continue };
+        let Some(target) = self.target(&rel.target) else { continue };
+        let opts = QueryOptions { select: rel.select.clone(), ..Default::default() };
+        match rel.kind {
+          RelKind::ManyToOne | RelKind::OneToOne => {
+            for row in rows.iter_mut() {
+              let fk = match row.get(rel.fk_column()) {
+                Some(v) if js_truthy(v) => value_to_id(v),
+                _ => continue,
+              };
+              match self.find_by_id_value(c, &target, &fk, &opts, depth + 1).await? {
+                Some(obj) => {
+                  row.insert(rel.name.clone(), Value::Object(obj));
+                }
+                None if rel.join_column.is_none() => {
+                  row.insert(rel.name.clone(), Value::String(fk));
+                }
+                None => {}
+              }
+            }
+          }
+          RelKind::OneToMany => {
+            let col = rel.mapped_by.clone().unwrap_or_else(|| Schema::junction_key(&s.name));
+            for row in rows.iter_mut() {
+              let Some(id) = row.get("id").cloned() else { continue };
+              let mut filter = Map::new();
+              filter.insert(col.clone(), id);
+              let kids = self.query_rows(c, &query::select(f, &target, &Value::Object(filter), &opts)?, Some(&target)).await?;
+              row.insert(rel.name.clone(), Value::Array(kids.into_iter().map(Value::Object).collect()));
+            }
+          }
+          RelKind::ManyToMany => {
+            let Some(j) = Junction::of(s, rel, &self.config.table_prefix) else { continue };
+            for row in rows.iter_mut() {
+              let Some(id) = row.get("id").map(value_to_id) else { continue };
+              let ids = self.query_column(c, &j.targets(f, &id), None).await?;
+              if ids.is_empty() {
+                row.insert(rel.name.clone(), Value::Array(Vec::new()));
+                continue;
+              }
+              let mut filter = Map::new();
+              filter.insert("id".into(), serde_json::json!({ "$in": ids }));
+              let found = self.query_rows(c, &query::select(f, &target, &Value::Object(filter), &opts)?, Some(&target)).await?;
+              // Keep the junction's order; missing or soft-deleted targets drop out.
+              let mut by_id: HashMap<String, Map<String, Value>> = found.into_iter().map(|r| (r.get("id").map(value_to_id).unwrap_or_default(), r)).collect();
+              let ordered: Vec<Value> = ids.iter().filter_map(|i| by_id.remove(&value_to_id(i))).map(Value::Object).collect();
+              row.insert(rel.name.clone(), Value::Array(ordered));
+            }
+          }
+        }
+      }
+      Ok(())
+    })
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /// Opens an atomic section for a multi-statement write: a savepoint inside a
+  /// transaction, else a transaction. Returns whether one was opened.
+  async fn atomic_begin<C: Conn>(&self, c: &mut C, in_tx: bool) -> Result<()> {
+    if in_tx {
+      self.batch(c, &format!("SAVEPOINT {}", self.flavour.quote("mosta_atomic"))).await
+    } else {
+      for sql in self.flavour.begin(None) {
+        self.batch(c, &sql).await?;
+      }
+      Ok(())
+    }
+  }
+
+  async fn atomic_end<C: Conn, T>(&self, c: &mut C, in_tx: bool, r: Result<T>) -> Result<T> {
+    let sp = self.flavour.quote("mosta_atomic");
+    match (&r, in_tx) {
+      (Ok(_), true) => self.batch(c, &format!("RELEASE SAVEPOINT {sp}")).await?,
+      (Ok(_), false) => self.batch(c, "COMMIT").await?,
+      (Err(_), true) => {
+        let _ = self.batch(c, &format!("ROLLBACK TO SAVEPOINT {sp}")).await;
+        let _ = self.batch(c, &format!("RELEASE SAVEPOINT {sp}")).await;
+      }
+      (Err(_), false) => {
+        let _ = self.batch(c, "ROLLBACK").await;
+      }
+    }
+    r
+  }
+
+  /// `create` (§7.4). The row and its junction rows are written atomically.
+  async fn create<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, data: Value) -> Result<String> {
+    let Value::Object(mut data) = data else { return Err(Error::arg("create: data must be an object").with_field("data")) };
+    if let (Some(d), Some(v)) = (&s.discriminator, &s.discriminator_value) {
+      data.insert(d.clone(), v.clone());
+    }
+    self.ensure_columns(c, s, &data).await;
+    let id = match data.get("id") {
+      Some(v) if js_truthy(v) => value_to_id(v),
+      _ => uuid::Uuid::new_v4().to_string(),
+    };
+    let links: Vec<(Junction, Vec<String>)> = s
+      .relations
+      .iter()
+      .filter_map(|r| {
+        let v = data.get(&r.name).filter(|v| !v.is_null())?;
+        let j = Junction::of(s, r, &self.config.table_prefix)?;
+        Some((j, dedup(id_list(v))))
+      })
+      .filter(|(_, ids)| !ids.is_empty())
+      .collect();
+    let insert = query::insert(self.flavour, s, &id, &data)?;
+    if links.is_empty() {
+      self.exec(c, &insert).await?;
+    } else {
+      let in_tx = c.in_transaction();
+      self.atomic_begin(c, in_tx).await?;
+      let r = async {
+        self.exec(c, &insert).await?;
+        for (j, ids) in &links {
+          for t in ids {
+            self.exec(c, &j.insert(self.flavour, &id, t)).await.map_err(|e| e.with_field(j.relation))?;
+          }
+        }
+        Ok(())
+      }
+      .await;
+      self.atomic_end(c, in_tx, r).await?;
+    }
+    self.find_by_id_json(c, s, &id, &QueryOptions::default()).await
+  }
+
+  /// `update` (§7.5): null when the row is missing or soft-deleted.
+  async fn update<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, id: &str, data: Value) -> Result<String> {
+    let Value::Object(data) = data else { return Err(Error::arg("update: data must be an object").with_field("data")) };
+    if !self.exists(c, s, id).await? {
+      return Ok("null".into());
+    }
+    self.ensure_columns(c, s, &data).await;
+    let st = query::update_by_id(self.flavour, s, id, &data)?;
+    let diffs: Vec<(Junction, Vec<String>)> =
+      s.relations.iter().filter_map(|r| Some((Junction::of(s, r, &self.config.table_prefix)?, dedup(id_list(data.get(&r.name)?))))).collect();
+    if diffs.is_empty() {
+      if let Some(st) = st {
+        self.exec(c, &st).await?;
+      }
+    } else {
+      let in_tx = c.in_transaction();
+      self.atomic_begin(c, in_tx).await?;
+      let r = async {
+        if let Some(st) = &st {
+          self.exec(c, st).await?;
+        }
+        for (j, wanted) in &diffs {
+          let current: Vec<String> = self.query_column(c, &j.targets(self.flavour, id), None).await?.iter().map(value_to_id).collect();
+          for t in wanted.iter().filter(|t| !current.contains(t)) {
+            self.exec(c, &j.insert(self.flavour, id, t)).await.map_err(|e| e.with_field(j.relation))?;
+          }
+          for t in current.iter().filter(|t| !wanted.contains(t)) {
+            self.exec(c, &j.delete_pair(self.flavour, id, t)).await?;
+          }
+        }
+        Ok(())
+      }
+      .await;
+      self.atomic_end(c, in_tx, r).await?;
+    }
+    self.find_by_id_json(c, s, id, &QueryOptions::default()).await
+  }
+
+  fn junctions<'s>(&self, s: &'s Schema) -> Vec<Junction<'s>> {
+    s.relations.iter().filter_map(|r| Junction::of(s, r, &self.config.table_prefix)).collect()
+  }
+
+  /// `delete` (§7.7).
+  async fn delete<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, id: &str) -> Result<bool> {
+    let f = self.flavour;
+    if s.soft_delete {
+      return Ok(self.exec(c, &query::soft_delete_by_id(f, s, id)?).await? > 0);
+    }
+    let js = self.junctions(s);
+    let del = query::delete_where(f, s, &query::id_filter(id))?;
+    if js.is_empty() {
+      return Ok(self.exec(c, &del).await? > 0);
+    }
+    let in_tx = c.in_transaction();
+    self.atomic_begin(c, in_tx).await?;
+    let r = async {
+      for j in &js {
+        self.exec(c, &j.delete_source(f, id)).await?;
+      }
+      self.exec(c, &del).await
+    }
+    .await;
+    Ok(self.atomic_end(c, in_tx, r).await? > 0)
+  }
+
+  /// `deleteMany` (§7.8), junction cleanup on the prefixed tables (§12.2 #6 fix).
+  async fn delete_many<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, filter: &Value) -> Result<u64> {
+    let f = self.flavour;
+    if s.soft_delete {
+      return self.exec(c, &query::soft_delete_many(f, s, filter)?).await;
+    }
+    let js = self.junctions(s);
+    let del = query::delete_where(f, s, filter)?;
+    if js.is_empty() {
+      return self.exec(c, &del).await;
+    }
+    let in_tx = c.in_transaction();
+    self.atomic_begin(c, in_tx).await?;
+    let r = async {
+      let ids = self.query_column(c, &query::select_ids(f, s, filter)?, None).await?;
+      for id in ids.iter().map(value_to_id) {
+        for j in &js {
+          self.exec(c, &j.delete_source(f, &id)).await?;
+        }
+      }
+      self.exec(c, &del).await
+    }
+    .await;
+    self.atomic_end(c, in_tx, r).await
+  }
+
+  /// `addToSet` / `pull` (§7.15).
+  async fn array_op<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, id: Option<String>, field: &str, value: Value, add: bool) -> Result<String> {
+    let f = self.flavour;
+    let Some(id) = id else { return Ok("null".into()) };
+    let Some(row) = self.query_rows(c, &query::select_by_id(f, s, &id, &QueryOptions::default())?, Some(s)).await?.pop() else {
+      return Ok("null".into());
+    };
+    if let Some(j) = s.relation(field).and_then(|r| Junction::of(s, r, &self.config.table_prefix)) {
+      let current: Vec<String> = self.query_column(c, &j.targets(f, &id), None).await?.iter().map(value_to_id).collect();
+      for t in id_list(&value) {
+        let present = current.contains(&t);
+        if add && !present {
+          self.exec(c, &j.insert(f, &id, &t)).await.map_err(|e| e.with_field(field))?;
+        } else if !add && present {
+          self.exec(c, &j.delete_pair(f, &id, &t)).await?;
+        }
+      }
+    } else {
+      let mut arr = match row.get(field) {
+        Some(Value::Array(a)) => a.clone(),
+        _ => Vec::new(),
+      };
+      let key = json_text(&value);
+      let before = arr.len();
+      if add {
+        if !arr.iter().any(|v| json_text(v) == key) {
+          arr.push(value);
+        }
+      } else {
+        arr.retain(|v| json_text(v) != key);
+      }
+      if arr.len() != before {
+        self.exec(c, &query::set_array(f, s, &id, field, &arr)?).await?;
+      }
+    }
+    self.find_by_id_json(c, s, &id, &QueryOptions::default()).await
+  }
+
+  /// The auto-ALTER on write (§3 `ensureColumnsForData`): adds a column for each key of
+  /// `data` the table lacks, on the prefixed table (§12.2 #6 fix). Failures are logged.
+  async fn ensure_columns<C: Conn>(&self, c: &mut C, s: &Schema, data: &Map<String, Value>) {
+    if self.config.schema_strategy == SchemaStrategy::None {
+      return;
+    }
+    let known = self.columns.lock().ok().and_then(|m| m.get(&s.table).cloned());
+    let mut cols = match known {
+      Some(k) => k,
+      None => match c.table_columns(&s.table).await {
+        Ok(list) => list.into_iter().collect::<HashSet<String>>(),
+        Err(_) => return,
+      },
+    };
+    if cols.is_empty() {
+      return;
+    }
+    let mut changed = false;
+    for (k, v) in data {
+      if k == "id" || k == "_id" {
+        continue;
+      }
+      let (col, decl) = match s.relation(k) {
+        Some(r) if r.kind.has_column() => (r.fk_column().to_string(), self.flavour.id_type().to_string()),
+        Some(_) => continue,
+        None => {
+          let ty = s.field(k).map(|f| f.ty).unwrap_or_else(|| if s.is_date_column(k) { FieldType::Date } else { FieldType::infer(v) });
+          (k.clone(), self.flavour.sql_type(ty).to_string())
+        }
+      };
+      if cols.iter().any(|c| c.eq_ignore_ascii_case(&col)) {
+        continue;
+      }
+      let sql = format!("ALTER TABLE {} ADD {} {decl}", self.flavour.quote(&s.table), self.flavour.quote(&col));
+      self.batch_logged(c, &sql, &format!("auto-ALTER {}.{col}", s.table)).await;
+      cols.insert(col);
+      changed = true;
+    }
+    if changed || !cols.is_empty() {
+      if let Ok(mut m) = self.columns.lock() {
+        m.insert(s.table.clone(), cols);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- schema management
+
+  /// `initSchema(schemas)` under the configured strategy (§3). The list replaces the
+  /// previous one for relation lookups.
+  pub async fn init_schema<C: Conn>(&self, c: &mut C, handles: &[u32]) -> Result<()> {
+    let schemas: Vec<Arc<Schema>> = handles.iter().map(|h| self.schema(*h)).collect::<Result<_>>()?;
+    self.registry.write().map_err(|_| lock_poisoned())?.active = schemas.clone();
+    if let Ok(mut m) = self.columns.lock() {
+      m.clear();
+    }
+    let strategy = self.config.schema_strategy;
+    if strategy == SchemaStrategy::None || schemas.is_empty() {
+      return Ok(());
+    }
+    let f = self.flavour;
+    let tables: HashSet<String> = self.list_tables(c).await?.into_iter().collect();
+    if strategy == SchemaStrategy::Validate {
+      for s in &schemas {
+        if !tables.contains(&s.table) {
+          return Err(Error::new(
+            Code::Schema,
+            format!("Schema validation failed: table \"{}\" does not exist (entity: {}). Set schemaStrategy to \"update\" or \"create\".", s.collection, s.name),
+          )
+          .in_entity(&s.name));
+        }
+      }
+      return Ok(());
+    }
+    let fresh = matches!(strategy, SchemaStrategy::Create | SchemaStrategy::CreateDrop);
+    if fresh {
+      self.drop_schema(c, &schemas).await?;
+    }
+    let all: Vec<&Schema> = schemas.iter().map(|s| s.as_ref()).collect();
+    let prefix = &self.config.table_prefix;
+    for s in &schemas {
+      let existed = !fresh && tables.contains(&s.table);
+      self.batch(c, &ddl::create_table(f, s, &all, prefix)).await.map_err(|e| e.in_entity(&s.name))?;
+      if existed {
+        let live = c.table_columns(&s.table).await?;
+        for (col, sql) in ddl::missing_columns(f, s, &live) {
+          self.batch_logged(c, &sql, &format!("add column {}.{col}", s.table)).await;
+        }
+      }
+      for idx in ddl::create_indexes(f, s) {
+        match idx {
+          Ok(sql) => self.batch_logged(c, &sql, &format!("index on {}", s.table)).await,
+          Err(why) => tracing::warn!(target: "mosta::ddl", "DDL_INDEX_SKIP {why}"),
+        }
+      }
+    }
+    for s in &schemas {
+      for sql in ddl::create_junctions(f, s, &all, prefix) {
+        self.batch(c, &sql).await.map_err(|e| e.in_entity(&s.name))?;
+      }
+    }
+    for s in &schemas {
+      let existing = self.constraint_names(c).await.unwrap_or_default();
+      for fk in ddl::foreign_keys(f, s, &all, prefix) {
+        if !existing.contains(&fk.name) {
+          self.batch_logged(c, &fk.sql, &format!("foreign key {}", fk.name)).await;
+        }
+      }
+    }
+    Ok(())
+  }
+
+  async fn constraint_names<C: Conn>(&self, c: &mut C) -> Result<HashSet<String>> {
+    let sql = match self.flavour.label() {
+      "PostgreSQL" => "SELECT conname FROM pg_constraint WHERE contype = 'f'",
+      "MySQL" => "SELECT constraint_name FROM information_schema.table_constraints WHERE constraint_schema = DATABASE() AND constraint_type = 'FOREIGN KEY'",
+      _ => return Ok(HashSet::new()),
+    };
+    Ok(self.query_column(c, &Stmt::new(sql), None).await?.iter().map(value_to_id).collect())
+  }
+
+  pub async fn list_tables<C: Conn>(&self, c: &mut C) -> Result<Vec<String>> {
+    Ok(self.query_column(c, &Stmt::new(self.flavour.list_tables_sql()), None).await?.iter().map(value_to_id).collect())
+  }
+
+  /// Runs `body` with foreign-key checks off where the engine needs that to drop parents.
+  async fn without_fk_checks<C: Conn>(&self, c: &mut C, tables: &[String]) -> Vec<std::result::Result<String, Error>> {
+    if let Some(off) = self.flavour.foreign_key_checks(false) {
+      let _ = self.batch(c, off).await;
+    }
+    let mut out = Vec::new();
+    for t in tables {
+      out.push(self.batch(c, &self.flavour.drop_table(t)).await.map(|_| t.clone()));
+    }
+    if let Some(on) = self.flavour.foreign_key_checks(true) {
+      let _ = self.batch(c, on).await;
+    }
+    out
+  }
+
+  /// `dropSchema(schemas)`: junctions, then entity tables; returns the logical names
+  /// dropped. Per-table failures are logged.
+  pub async fn drop_schema<C: Conn>(&self, c: &mut C, schemas: &[Arc<Schema>]) -> Result<Vec<String>> {
+    let prefix = &self.config.table_prefix;
+    let mut logical: Vec<String> = Vec::new();
+    for s in schemas {
+      for r in s.relations.iter().filter(|r| r.is_junction()) {
+        let t = r.through.clone().unwrap_or_default();
+        if !logical.contains(&t) {
+          logical.push(t);
+        }
+      }
+    }
+    logical.extend(schemas.iter().map(|s| s.collection.clone()));
+    let physical: Vec<String> = logical.iter().map(|t| format!("{prefix}{t}")).collect();
+    let mut dropped = Vec::new();
+    for (name, r) in logical.iter().zip(self.without_fk_checks(c, &physical).await) {
+      match r {
+        Ok(_) => dropped.push(name.clone()),
+        Err(e) => tracing::warn!(target: "mosta::ddl", "drop {name} failed: {}", e.message),
+      }
+    }
+    if let Ok(mut m) = self.columns.lock() {
+      m.clear();
+    }
+    Ok(dropped)
+  }
+
+  pub async fn drop_schema_handles<C: Conn>(&self, c: &mut C, handles: &[u32]) -> Result<Vec<String>> {
+    let schemas: Vec<Arc<Schema>> = handles.iter().map(|h| self.schema(*h)).collect::<Result<_>>()?;
+    self.drop_schema(c, &schemas).await
+  }
+
+  /// `dropTable(name)` on the prefixed table (the reference forgets the prefix on SQLite).
+  pub async fn drop_table<C: Conn>(&self, c: &mut C, name: &str) -> Result<()> {
+    let t = format!("{}{name}", self.config.table_prefix);
+    let r = self.without_fk_checks(c, &[t]).await;
+    if let Ok(mut m) = self.columns.lock() {
+      m.clear();
+    }
+    r.into_iter().next().unwrap_or(Ok(String::new())).map(|_| ())
+  }
+
+  /// `dropAllTables()`: every table of the database, children or not.
+  pub async fn drop_all_tables<C: Conn>(&self, c: &mut C) -> Result<()> {
+    let tables = self.list_tables(c).await?;
+    let r = self.without_fk_checks(c, &tables).await;
+    if let Ok(mut m) = self.columns.lock() {
+      m.clear();
+    }
+    r.into_iter().find_map(|r| r.err()).map_or(Ok(()), Err)
+  }
+
+  /// `truncateTable(name)`: `DELETE FROM` the prefixed table.
+  pub async fn truncate_table<C: Conn>(&self, c: &mut C, name: &str) -> Result<()> {
+    let st = Stmt::new(format!("DELETE FROM {}", self.flavour.quote(&format!("{}{name}", self.config.table_prefix))));
+    self.exec(c, &st).await.map(|_| ())
+  }
+
+  /// `truncateAll(schemas)`: junctions first, then entities; returns the names emptied.
+  pub async fn truncate_all<C: Conn>(&self, c: &mut C, handles: &[u32]) -> Result<Vec<String>> {
+    let schemas: Vec<Arc<Schema>> = if handles.is_empty() { self.active() } else { handles.iter().map(|h| self.schema(*h)).collect::<Result<_>>()? };
+    let mut names: Vec<String> = Vec::new();
+    for s in &schemas {
+      for r in s.relations.iter().filter(|r| r.is_junction()) {
+        let t = r.through.clone().unwrap_or_default();
+        if !names.contains(&t) {
+          names.push(t);
+        }
+      }
+    }
+    names.extend(schemas.iter().map(|s| s.collection.clone()));
+    let mut done = Vec::new();
+    for n in names {
+      match self.truncate_table(c, &n).await {
+        Ok(()) => done.push(n),
+        Err(e) => tracing::warn!(target: "mosta::ddl", "truncate {n} failed: {}", e.message),
+      }
+    }
+    Ok(done)
+  }
+
+  /// What `disconnect()` does before closing under `create-drop` (§9).
+  pub async fn on_disconnect<C: Conn>(&self, c: &mut C) -> Result<()> {
+    if self.config.schema_strategy != SchemaStrategy::CreateDrop {
+      return Ok(());
+    }
+    let active = self.active();
+    if active.is_empty() {
+      self.drop_all_tables(c).await
+    } else {
+      self.drop_schema(c, &active).await.map(|_| ())
+    }
+  }
+
+  // ---------------------------------------------------------------- raw SQL and transactions
+
+  /// `executeQuery(sql, params)`: rows as the driver gives them.
+  pub async fn execute_query<C: Conn>(&self, c: &mut C, sql: &str, params: &str) -> Result<String> {
+    let st = Stmt { sql: sql.to_string(), params: raw_params(params)? };
+    self.query_json(c, &st, None, false).await
+  }
+
+  /// `executeRun(sql, params)`: `{ changes }`.
+  pub async fn execute_run<C: Conn>(&self, c: &mut C, sql: &str, params: &str) -> Result<String> {
+    let st = Stmt { sql: sql.to_string(), params: raw_params(params)? };
+    Ok(format!("{{\"changes\":{}}}", self.exec(c, &st).await?))
+  }
+
+  pub async fn test_connection<C: Conn>(&self, c: &mut C) -> bool {
+    self.query_column(c, &Stmt::new("SELECT 1"), None).await.is_ok()
+  }
+
+  pub async fn begin<C: Conn>(&self, c: &mut C, isolation: Option<Isolation>) -> Result<()> {
+    for sql in self.flavour.begin(isolation) {
+      self.batch(c, &sql).await?;
+    }
+    Ok(())
+  }
+
+  pub async fn savepoint<C: Conn>(&self, c: &mut C, name: &str) -> Result<()> {
+    self.batch(c, &format!("SAVEPOINT {}", self.flavour.quote(name))).await
+  }
+
+  pub async fn commit<C: Conn>(&self, c: &mut C, savepoint: Option<&str>) -> Result<()> {
+    match savepoint {
+      None => self.batch(c, "COMMIT").await,
+      Some(sp) => self.batch(c, &format!("RELEASE SAVEPOINT {}", self.flavour.quote(sp))).await,
+    }
+  }
+
+  pub async fn rollback<C: Conn>(&self, c: &mut C, savepoint: Option<&str>) -> Result<()> {
+    match savepoint {
+      None => self.batch(c, "ROLLBACK").await,
+      Some(sp) => self.batch(c, &format!("ROLLBACK TO SAVEPOINT {}", self.flavour.quote(sp))).await,
+    }
+  }
+}
+
+fn dedup(v: Vec<String>) -> Vec<String> {
+  let mut seen = HashSet::new();
+  v.into_iter().filter(|x| seen.insert(x.clone())).collect()
+}
+
+/// An id-like value as text (ids are TEXT/VARCHAR, FK values may be numbers).
+fn value_to_id(v: &Value) -> String {
+  match v {
+    Value::String(s) => s.clone(),
+    Value::Null => String::new(),
+    other => other.to_string(),
+  }
+}
+
+/// COUNT as a number whatever the driver returned (PostgreSQL int8 text, MariaDB BigInt).
+fn count_value(v: Option<&Value>) -> u64 {
+  match v {
+    Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)).unwrap_or(0),
+    Some(Value::String(s)) => s.parse().unwrap_or(0),
+    _ => 0,
+  }
+}
+
+/// Parameters of raw SQL, bound as their JSON types.
+fn raw_params(json: &str) -> Result<Vec<Param>> {
+  let v: Value = if json.is_empty() { Value::Null } else { serde_json::from_str(json)? };
+  let list = match v {
+    Value::Null => return Ok(Vec::new()),
+    Value::Array(a) => a,
+    other => return Err(Error::arg(format!("params must be an array, got {other}")).with_field("params")),
+  };
+  Ok(list
+    .into_iter()
+    .map(|v| match v {
+      Value::Null => Param::Null,
+      Value::Bool(b) => Param::Bool(b),
+      Value::Number(n) => crate::sql::encode::number_param(&n),
+      Value::String(s) => Param::Text(s),
+      other => Param::Text(json_text(&other)),
+    })
+    .collect())
+}

@@ -1,0 +1,413 @@
+//! Reading rows: drivers push cells into a `RowSink`; the sink decodes each column the way
+//! the reference's `deserializeRow` does (orm-compat.md §4.2) and either writes JSON text
+//! straight away (the rows cross into JavaScript once, as one string) or builds values the
+//! engine works on (relations, array operators).
+
+use std::fmt::Write;
+
+use serde_json::{Map, Value};
+
+use crate::schema::{FieldType, RelKind, Schema};
+
+/// One column value as a driver hands it over.
+#[derive(Debug, Clone, Copy)]
+pub enum Cell<'a> {
+  Null,
+  Int(i64),
+  Float(f64),
+  Text(&'a str),
+  Bool(bool),
+  /// Text that the database guarantees is JSON (PostgreSQL json/jsonb, MySQL JSON).
+  Json(&'a str),
+  Bytes(&'a [u8]),
+}
+
+pub trait RowSink: Send {
+  /// The result's column names, once, before the first cell.
+  fn columns(&mut self, names: &[&str]);
+  fn cell(&mut self, col: usize, cell: Cell<'_>);
+  fn end_row(&mut self);
+}
+
+/// How one column is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+  Raw,
+  Boolean,
+  Json,
+  Array,
+  /// A legacy column named after a to-many relation: always `[]`.
+  ToMany,
+}
+
+/// What a decoded value is, before it becomes JSON text or a `Value`.
+enum Decoded<'a> {
+  Null,
+  Bool(bool),
+  Int(i64),
+  Float(f64),
+  Str(&'a str),
+  RawJson(&'a str),
+  EmptyArray,
+}
+
+fn is_json(s: &str) -> bool {
+  serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok()
+}
+
+fn decode<'a>(kind: Kind, cell: &Cell<'a>) -> Decoded<'a> {
+  match (kind, *cell) {
+    (Kind::ToMany, _) => Decoded::EmptyArray,
+    (_, Cell::Null) => Decoded::Null,
+    (Kind::Boolean, c) => Decoded::Bool(match c {
+      Cell::Int(i) => i == 1,
+      Cell::Float(f) => f == 1.0,
+      Cell::Bool(b) => b,
+      Cell::Text(t) => matches!(t, "1" | "t" | "true"),
+      _ => false,
+    }),
+    (Kind::Json, Cell::Text(t)) => {
+      if is_json(t) {
+        Decoded::RawJson(t)
+      } else {
+        Decoded::Str(t) // unparseable JSON comes back as the stored text
+      }
+    }
+    (Kind::Array, Cell::Text(t)) => {
+      if is_json(t) {
+        Decoded::RawJson(t)
+      } else {
+        Decoded::EmptyArray // unparseable arrays come back empty
+      }
+    }
+    (_, Cell::Int(i)) => Decoded::Int(i),
+    (_, Cell::Float(f)) => Decoded::Float(f),
+    (_, Cell::Text(t)) => Decoded::Str(t),
+    (_, Cell::Bool(b)) => Decoded::Bool(b),
+    (_, Cell::Json(j)) => Decoded::RawJson(j),
+    (_, Cell::Bytes(b)) => match std::str::from_utf8(b) {
+      Ok(s) => Decoded::Str(s),
+      Err(_) => Decoded::Null,
+    },
+  }
+}
+
+/// The per-query decoding plan: column names, kinds, and to-many keys to append.
+#[derive(Default)]
+struct Plan {
+  names: Vec<String>,
+  kinds: Vec<Kind>,
+  /// Many-to-many relation names not among the columns: appended as `[]`.
+  trailing_empty: Vec<String>,
+}
+
+impl Plan {
+  fn build(schema: Option<&Schema>, names: &[&str]) -> Self {
+    let mut p = Plan { names: names.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+    let Some(s) = schema else {
+      p.kinds = vec![Kind::Raw; names.len()];
+      return p;
+    };
+    p.kinds = names
+      .iter()
+      .map(|n| {
+        if *n == "id" {
+          return Kind::Raw;
+        }
+        if let Some(f) = s.field(n) {
+          if s.relation_by_fk(n).is_none() {
+            return match f.ty {
+              FieldType::Boolean => Kind::Boolean,
+              FieldType::Json => Kind::Json,
+              FieldType::Array => Kind::Array,
+              _ => Kind::Raw,
+            };
+          }
+        }
+        match s.relation(n) {
+          Some(r) if !r.kind.has_column() => Kind::ToMany,
+          _ => Kind::Raw,
+        }
+      })
+      .collect();
+    p.trailing_empty = s.relations.iter().filter(|r| r.kind == RelKind::ManyToMany && !names.contains(&r.name.as_str())).map(|r| r.name.clone()).collect();
+    p
+  }
+}
+
+/// Writes rows as a JSON array (or, in `single` mode, the first row or `null`).
+pub struct JsonRows<'s> {
+  schema: Option<&'s Schema>,
+  plan: Plan,
+  out: String,
+  rows: usize,
+  in_row: bool,
+  single: bool,
+}
+
+impl<'s> JsonRows<'s> {
+  pub fn new(schema: Option<&'s Schema>) -> Self {
+    JsonRows { schema, plan: Plan::default(), out: String::with_capacity(256), rows: 0, in_row: false, single: false }
+  }
+  /// Only the first row is kept; the result is that object or `null`.
+  pub fn single(schema: Option<&'s Schema>) -> Self {
+    JsonRows { single: true, ..Self::new(schema) }
+  }
+  pub fn rows(&self) -> usize {
+    self.rows
+  }
+  pub fn finish(mut self) -> String {
+    if self.single {
+      if self.rows == 0 {
+        return "null".into();
+      }
+      return self.out;
+    }
+    if self.rows == 0 {
+      return "[]".into();
+    }
+    self.out.push(']');
+    self.out
+  }
+  fn open_row(&mut self) {
+    if self.in_row {
+      return;
+    }
+    self.in_row = true;
+    if !self.single {
+      self.out.push(if self.rows == 0 { '[' } else { ',' });
+    }
+    self.out.push('{');
+  }
+}
+
+pub fn write_json_str(out: &mut String, s: &str) {
+  out.push('"');
+  let bytes = s.as_bytes();
+  let mut start = 0;
+  for (i, &b) in bytes.iter().enumerate() {
+    let esc: &str = match b {
+      b'"' => "\\\"",
+      b'\\' => "\\\\",
+      b'\n' => "\\n",
+      b'\r' => "\\r",
+      b'\t' => "\\t",
+      0..=0x1f => "",
+      _ => continue,
+    };
+    out.push_str(&s[start..i]);
+    if esc.is_empty() {
+      let _ = write!(out, "\\u{:04x}", b);
+    } else {
+      out.push_str(esc);
+    }
+    start = i + 1;
+  }
+  out.push_str(&s[start..]);
+  out.push('"');
+}
+
+fn write_decoded(out: &mut String, d: Decoded<'_>) {
+  match d {
+    Decoded::Null => out.push_str("null"),
+    Decoded::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+    Decoded::Int(i) => {
+      let _ = write!(out, "{i}");
+    }
+    Decoded::Float(f) if f.is_finite() => {
+      if f.fract() == 0.0 && f.abs() < 1e15 {
+        let _ = write!(out, "{}", f as i64);
+      } else {
+        let _ = write!(out, "{f}");
+      }
+    }
+    Decoded::Float(_) => out.push_str("null"),
+    Decoded::Str(s) => write_json_str(out, s),
+    Decoded::RawJson(j) => out.push_str(j.trim()),
+    Decoded::EmptyArray => out.push_str("[]"),
+  }
+}
+
+impl RowSink for JsonRows<'_> {
+  fn columns(&mut self, names: &[&str]) {
+    self.plan = Plan::build(self.schema, names);
+  }
+  fn cell(&mut self, col: usize, cell: Cell<'_>) {
+    if self.single && self.rows > 0 {
+      return;
+    }
+    let first = !self.in_row;
+    self.open_row();
+    if !first {
+      self.out.push(',');
+    }
+    write_json_str(&mut self.out, &self.plan.names[col]);
+    self.out.push(':');
+    write_decoded(&mut self.out, decode(self.plan.kinds[col], &cell));
+  }
+  fn end_row(&mut self) {
+    if self.single && self.rows > 0 {
+      return;
+    }
+    self.open_row();
+    let mut first = self.out.ends_with('{');
+    for name in &self.plan.trailing_empty {
+      if !first {
+        self.out.push(',');
+      }
+      first = false;
+      write_json_str(&mut self.out, name);
+      self.out.push_str(":[]");
+    }
+    self.out.push('}');
+    self.in_row = false;
+    self.rows += 1;
+  }
+}
+
+/// Builds `serde_json` rows for the engine's own use.
+pub struct ValueRows<'s> {
+  schema: Option<&'s Schema>,
+  plan: Plan,
+  pub rows: Vec<Map<String, Value>>,
+  cur: Map<String, Value>,
+}
+
+impl<'s> ValueRows<'s> {
+  pub fn new(schema: Option<&'s Schema>) -> Self {
+    ValueRows { schema, plan: Plan::default(), rows: Vec::new(), cur: Map::new() }
+  }
+}
+
+fn to_value(d: Decoded<'_>) -> Value {
+  match d {
+    Decoded::Null => Value::Null,
+    Decoded::Bool(b) => Value::Bool(b),
+    Decoded::Int(i) => Value::from(i),
+    Decoded::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Value::from(f as i64),
+    Decoded::Float(f) => serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null),
+    Decoded::Str(s) => Value::String(s.to_string()),
+    Decoded::RawJson(j) => serde_json::from_str(j).unwrap_or(Value::Null),
+    Decoded::EmptyArray => Value::Array(Vec::new()),
+  }
+}
+
+impl RowSink for ValueRows<'_> {
+  fn columns(&mut self, names: &[&str]) {
+    self.plan = Plan::build(self.schema, names);
+  }
+  fn cell(&mut self, col: usize, cell: Cell<'_>) {
+    let v = to_value(decode(self.plan.kinds[col], &cell));
+    self.cur.insert(self.plan.names[col].clone(), v);
+  }
+  fn end_row(&mut self) {
+    for name in &self.plan.trailing_empty {
+      self.cur.insert(name.clone(), Value::Array(Vec::new()));
+    }
+    self.rows.push(std::mem::take(&mut self.cur));
+  }
+}
+
+/// Keeps the first column of every row as a value (ids, distinct values, counts).
+pub struct FirstColumn<'s> {
+  inner: ValueRows<'s>,
+}
+
+impl<'s> FirstColumn<'s> {
+  pub fn new(schema: Option<&'s Schema>) -> Self {
+    FirstColumn { inner: ValueRows::new(schema) }
+  }
+  pub fn values(self) -> Vec<Value> {
+    self.inner.rows.into_iter().map(|r| r.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null)).collect()
+  }
+}
+
+impl RowSink for FirstColumn<'_> {
+  fn columns(&mut self, names: &[&str]) {
+    self.inner.columns(names);
+    self.inner.plan.trailing_empty.clear();
+  }
+  fn cell(&mut self, col: usize, cell: Cell<'_>) {
+    if col == 0 {
+      self.inner.cell(col, cell);
+    }
+  }
+  fn end_row(&mut self) {
+    self.inner.end_row();
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use serde_json::json;
+
+  fn schema() -> Schema {
+    Schema::from_value(
+      &json!({"name": "P", "collection": "ps", "fields": {"on": {"type": "boolean"}, "meta": {"type": "json"}, "tags": {"type": "array"}, "n": {"type": "number"}},
+        "relations": {"cats": {"target": "C", "type": "many-to-many", "through": "pc"}, "kids": {"target": "K", "type": "one-to-many"}}}),
+      "",
+    )
+    .unwrap()
+  }
+
+  fn feed(sink: &mut dyn RowSink, names: &[&str], rows: &[Vec<Cell<'_>>]) {
+    sink.columns(names);
+    for r in rows {
+      for (i, c) in r.iter().enumerate() {
+        sink.cell(i, *c);
+      }
+      sink.end_row();
+    }
+  }
+
+  #[test]
+  fn json_rows_decode_like_deserialize_row() {
+    let s = schema();
+    let mut sink = JsonRows::new(Some(&s));
+    feed(
+      &mut sink,
+      &["id", "on", "meta", "tags", "n", "kids", "extra"],
+      &[
+        vec![Cell::Text("a"), Cell::Int(1), Cell::Text("{\"k\":[1,2]}"), Cell::Text("not json"), Cell::Float(2.0), Cell::Text("[\"x\"]"), Cell::Int(0)],
+        vec![Cell::Text("b\"q"), Cell::Null, Cell::Text("oops"), Cell::Text("[1]"), Cell::Float(2.5), Cell::Null, Cell::Null],
+      ],
+    );
+    let out = sink.finish();
+    assert_eq!(
+      out,
+      r#"[{"id":"a","on":true,"meta":{"k":[1,2]},"tags":[],"n":2,"kids":[],"extra":0,"cats":[]},{"id":"b\"q","on":null,"meta":"oops","tags":[1],"n":2.5,"kids":[],"extra":null,"cats":[]}]"#
+    );
+    let parsed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(parsed[1]["id"], "b\"q");
+  }
+
+  #[test]
+  fn single_and_empty() {
+    let s = schema();
+    let mut sink = JsonRows::single(Some(&s));
+    feed(&mut sink, &["id"], &[]);
+    assert_eq!(sink.finish(), "null");
+    let mut sink = JsonRows::new(None);
+    feed(&mut sink, &["id"], &[]);
+    assert_eq!(sink.finish(), "[]");
+    let mut sink = JsonRows::single(Some(&s));
+    feed(&mut sink, &["id"], &[vec![Cell::Text("1")], vec![Cell::Text("2")]]);
+    assert_eq!(sink.finish(), r#"{"id":"1","cats":[]}"#);
+  }
+
+  #[test]
+  fn value_rows_match_json_rows() {
+    let s = schema();
+    let mut v = ValueRows::new(Some(&s));
+    feed(&mut v, &["id", "on", "meta"], &[vec![Cell::Text("a"), Cell::Text("1"), Cell::Json("{\"a\":1}")]]);
+    assert_eq!(Value::Object(v.rows.remove(0)), json!({"id": "a", "on": true, "meta": {"a": 1}, "cats": []}));
+  }
+
+  #[test]
+  fn control_characters_are_escaped() {
+    let mut out = String::new();
+    write_json_str(&mut out, "a\u{1}b\nc");
+    assert_eq!(out, "\"a\\u0001b\\nc\"");
+  }
+}

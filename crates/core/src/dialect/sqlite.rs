@@ -1,0 +1,175 @@
+//! SQLite through rusqlite: one connection (as better-sqlite3 has), WAL and foreign keys on,
+//! a prepared-statement cache keyed by SQL text. It never waits, so the binding runs it on
+//! the JavaScript thread without a thread hop.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{ffi, Connection};
+
+use super::rows::{Cell, RowSink};
+use super::Conn;
+use crate::error::{Code, Error, Result};
+use crate::sql::{Param, Stmt};
+
+pub struct SqliteConn {
+  conn: Connection,
+}
+
+/// Opens `':memory:'` or a file path (relative to the working directory; parent folders are
+/// created). There is no URI parsing, as in the reference: `file:` is part of the path.
+pub fn open(uri: &str) -> Result<SqliteConn> {
+  let conn = if uri == ":memory:" {
+    Connection::open_in_memory()
+  } else {
+    let path = Path::new(uri);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+      std::fs::create_dir_all(parent).map_err(|e| Error::new(Code::Connection, format!("cannot create the folder of SQLite database {uri}: {e}")))?;
+    }
+    Connection::open(path)
+  }
+  .map_err(|e| Error::new(Code::Connection, format!("Failed to connect to sqlite ({uri}): {e}")))?;
+  conn.set_prepared_statement_cache_capacity(256);
+  conn
+    .execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+    .map_err(|e| map_err(e, None))?;
+  Ok(SqliteConn { conn })
+}
+
+/// Drives a future that never waits (every SQLite `Conn` call completes synchronously).
+pub fn run_now<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
+  let mut fut = pin!(fut);
+  match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    Poll::Ready(r) => r,
+    Poll::Pending => Err(Error::internal("a SQLite call unexpectedly waited")),
+  }
+}
+
+fn bind_value(p: &Param) -> ToSqlOutput<'_> {
+  use rusqlite::types::Value as V;
+  match p {
+    Param::Null => ToSqlOutput::Owned(V::Null),
+    Param::Bool(b) => ToSqlOutput::Owned(V::Integer(*b as i64)),
+    Param::Int(i) => ToSqlOutput::Owned(V::Integer(*i)),
+    Param::Float(f) => ToSqlOutput::Owned(V::Real(*f)),
+    Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+  }
+}
+
+fn prepare<'c>(conn: &'c Connection, st: &Stmt) -> Result<rusqlite::CachedStatement<'c>> {
+  let mut stmt = conn.prepare_cached(&st.sql).map_err(|e| map_err(e, Some(&st.sql)))?;
+  if stmt.parameter_count() != st.params.len() {
+    return Err(Error::arg(format!("statement expects {} parameters, got {}", stmt.parameter_count(), st.params.len())));
+  }
+  for (i, p) in st.params.iter().enumerate() {
+    stmt.raw_bind_parameter(i + 1, bind_value(p)).map_err(|e| map_err(e, Some(&st.sql)))?;
+  }
+  Ok(stmt)
+}
+
+impl SqliteConn {
+  fn query_sync(&mut self, st: &Stmt, sink: &mut dyn RowSink) -> Result<()> {
+    let mut stmt = prepare(&self.conn, st)?;
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    sink.columns(&refs);
+    let n = names.len();
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next().map_err(|e| map_err(e, Some(&st.sql)))? {
+      for i in 0..n {
+        let cell = match row.get_ref(i).map_err(|e| map_err(e, Some(&st.sql)))? {
+          ValueRef::Null => Cell::Null,
+          ValueRef::Integer(v) => Cell::Int(v),
+          ValueRef::Real(v) => Cell::Float(v),
+          ValueRef::Text(t) => Cell::Text(std::str::from_utf8(t).unwrap_or("")),
+          ValueRef::Blob(b) => Cell::Bytes(b),
+        };
+        sink.cell(i, cell);
+      }
+      sink.end_row();
+    }
+    Ok(())
+  }
+
+  fn execute_sync(&mut self, st: &Stmt) -> Result<u64> {
+    let mut stmt = prepare(&self.conn, st)?;
+    stmt.raw_execute().map(|n| n as u64).map_err(|e| map_err(e, Some(&st.sql)))
+  }
+}
+
+impl Conn for SqliteConn {
+  fn query(&mut self, st: &Stmt, sink: &mut dyn RowSink) -> impl Future<Output = Result<()>> + Send {
+    std::future::ready(self.query_sync(st, sink))
+  }
+  fn execute(&mut self, st: &Stmt) -> impl Future<Output = Result<u64>> + Send {
+    std::future::ready(self.execute_sync(st))
+  }
+  fn batch(&mut self, sql: &str) -> impl Future<Output = Result<()>> + Send {
+    std::future::ready(self.conn.execute_batch(sql).map_err(|e| map_err(e, Some(sql))))
+  }
+  fn table_columns(&mut self, table: &str) -> impl Future<Output = Result<Vec<String>>> + Send {
+    let r = (|| {
+      let mut stmt = self.conn.prepare("SELECT name FROM pragma_table_info(?1)").map_err(|e| map_err(e, None))?;
+      let names = stmt.query_map([table], |r| r.get::<_, String>(0)).map_err(|e| map_err(e, None))?;
+      names.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| map_err(e, None))
+    })();
+    std::future::ready(r)
+  }
+  fn in_transaction(&self) -> bool {
+    !self.conn.is_autocommit()
+  }
+}
+
+/// The column named by a constraint message such as `UNIQUE constraint failed: users.email`.
+fn constraint_field(msg: &str) -> Option<String> {
+  let rest = msg.split_once("failed: ")?.1;
+  let first = rest.split(',').next()?.trim();
+  Some(first.rsplit('.').next().unwrap_or(first).to_string())
+}
+
+fn code_name(extended: i32) -> String {
+  match extended {
+    ffi::SQLITE_CONSTRAINT_UNIQUE => "SQLITE_CONSTRAINT_UNIQUE".into(),
+    ffi::SQLITE_CONSTRAINT_PRIMARYKEY => "SQLITE_CONSTRAINT_PRIMARYKEY".into(),
+    ffi::SQLITE_CONSTRAINT_NOTNULL => "SQLITE_CONSTRAINT_NOTNULL".into(),
+    ffi::SQLITE_CONSTRAINT_FOREIGNKEY => "SQLITE_CONSTRAINT_FOREIGNKEY".into(),
+    ffi::SQLITE_CONSTRAINT_CHECK => "SQLITE_CONSTRAINT_CHECK".into(),
+    ffi::SQLITE_BUSY => "SQLITE_BUSY".into(),
+    ffi::SQLITE_LOCKED => "SQLITE_LOCKED".into(),
+    ffi::SQLITE_READONLY => "SQLITE_READONLY".into(),
+    ffi::SQLITE_ERROR => "SQLITE_ERROR".into(),
+    other => format!("SQLITE_{other}"),
+  }
+}
+
+/// Maps a SQLite failure onto our codes, keeping SQLite's own code in `db_code`.
+pub fn map_err(e: rusqlite::Error, sql: Option<&str>) -> Error {
+  match &e {
+    rusqlite::Error::SqliteFailure(f, msg) => {
+      let msg = msg.clone().unwrap_or_else(|| e.to_string());
+      let db = code_name(f.extended_code);
+      let (code, field) = match f.extended_code {
+        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => (Code::Unique, constraint_field(&msg)),
+        ffi::SQLITE_CONSTRAINT_NOTNULL => (Code::NotNull, constraint_field(&msg)),
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => (Code::ForeignKey, None),
+        c if c & 0xff == ffi::SQLITE_CONSTRAINT => (Code::Constraint, None),
+        _ if msg.starts_with("no such column: ") => (Code::UnknownColumn, msg.strip_prefix("no such column: ").map(str::to_string)),
+        _ if msg.contains("has no column named ") => (Code::UnknownColumn, msg.split("has no column named ").nth(1).map(str::to_string)),
+        _ if msg.starts_with("no such table: ") => (Code::Schema, None),
+        _ => (Code::Database, None),
+      };
+      let mut err = Error::new(code, msg).with_db_code(db);
+      err.field = field;
+      if code == Code::Database {
+        if let Some(sql) = sql {
+          tracing::debug!(target: "mosta::sql", "failed statement: {sql}");
+        }
+      }
+      err
+    }
+    other => Error::new(Code::Database, other.to_string()),
+  }
+}

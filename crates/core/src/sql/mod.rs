@@ -1,0 +1,155 @@
+//! SQL generation. Everything that differs between SQLite, PostgreSQL and MySQL lives in a
+//! `Flavour` implementation (quoting, placeholders, type names, value encodings, LIMIT
+//! forms); the builders in `filter`, `query` and `ddl` are written once against it.
+
+pub mod ddl;
+pub mod encode;
+pub mod filter;
+pub mod mysql;
+pub mod postgres;
+pub mod query;
+pub mod sqlite;
+
+use crate::env::Backend;
+use crate::schema::FieldType;
+
+/// A bound parameter. Values never enter SQL text; identifiers are quoted by the flavour.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+  Null,
+  Bool(bool),
+  Int(i64),
+  Float(f64),
+  Text(String),
+}
+
+/// A statement ready for a driver.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Stmt {
+  pub sql: String,
+  pub params: Vec<Param>,
+}
+
+impl Stmt {
+  pub fn new(sql: impl Into<String>) -> Self {
+    Stmt { sql: sql.into(), params: Vec::new() }
+  }
+}
+
+/// Transaction isolation levels accepted by `$transaction(cb, { isolation })`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+  ReadUncommitted,
+  ReadCommitted,
+  RepeatableRead,
+  Serializable,
+}
+
+impl Isolation {
+  pub fn parse(s: &str) -> Option<Self> {
+    Some(match s.trim().to_ascii_uppercase().replace('_', " ").as_str() {
+      "READ UNCOMMITTED" => Isolation::ReadUncommitted,
+      "READ COMMITTED" => Isolation::ReadCommitted,
+      "REPEATABLE READ" => Isolation::RepeatableRead,
+      "SERIALIZABLE" => Isolation::Serializable,
+      _ => return None,
+    })
+  }
+  pub fn sql(self) -> &'static str {
+    match self {
+      Isolation::ReadUncommitted => "READ UNCOMMITTED",
+      Isolation::ReadCommitted => "READ COMMITTED",
+      Isolation::RepeatableRead => "REPEATABLE READ",
+      Isolation::Serializable => "SERIALIZABLE",
+    }
+  }
+}
+
+/// The per-database differences, in small named places.
+pub trait Flavour: Send + Sync + 'static {
+  /// The label used in logs (`[DAL:<label>]`).
+  fn label(&self) -> &'static str;
+  fn quote_char(&self) -> char;
+  /// `?` or `$n`; `cast` is the declared type of the column the value goes to.
+  fn push_placeholder(&self, sql: &mut String, n: usize, cast: Option<FieldType>);
+  fn sql_type(&self, ty: FieldType) -> &'static str;
+  fn id_type(&self) -> &'static str;
+  /// How a value bound to a boolean column is encoded (§4.1 rule 2).
+  fn encode_bool(&self, v: &serde_json::Value) -> Param;
+  /// How a date value is written (§4.1 rule 3); `None` means NULL.
+  fn encode_date(&self, v: &str) -> String;
+  fn format_now(&self) -> String;
+  /// Partial (`WHERE deletedAt IS NULL`) unique indexes.
+  fn partial_indexes(&self) -> bool;
+  /// `CREATE INDEX IF NOT EXISTS` is understood.
+  fn index_if_not_exists(&self) -> bool;
+  /// Foreign keys are declared inside CREATE TABLE (SQLite cannot ALTER them in).
+  fn inline_foreign_keys(&self) -> bool;
+  /// `LIKE`, or `ILIKE` where the flags ask for case-insensitivity and the engine has it.
+  fn like_keyword(&self, flags: &str) -> &'static str;
+  /// The `LIMIT`/`OFFSET` tail; `skip` without `limit` must stay valid SQL (§12.2 #4).
+  fn limit_offset(&self, sql: &mut String, limit: Option<u64>, skip: Option<u64>);
+  /// Statements that open a transaction.
+  fn begin(&self, isolation: Option<Isolation>) -> Vec<String>;
+  /// `DROP TABLE` for one (already prefixed) table.
+  fn drop_table(&self, table: &str) -> String;
+  /// Lists the tables of the current database/schema (one text column).
+  fn list_tables_sql(&self) -> &'static str;
+  /// Turns foreign-key enforcement off/on for this connection, so `create` and
+  /// `dropAllTables` can drop parents before children (§12.2 #7); `None` where `DROP …
+  /// CASCADE` already does it.
+  fn foreign_key_checks(&self, on: bool) -> Option<&'static str>;
+
+  fn quote(&self, ident: &str) -> String {
+    let q = self.quote_char();
+    let mut s = String::with_capacity(ident.len() + 2);
+    push_quoted(&mut s, q, ident);
+    s
+  }
+
+  fn push_quoted(&self, sql: &mut String, ident: &str) {
+    push_quoted(sql, self.quote_char(), ident);
+  }
+
+  fn backend_reads_dates_as_dates(&self) -> bool {
+    false
+  }
+}
+
+/// Quotes an identifier, doubling embedded quote characters so no input can end the
+/// identifier early.
+fn push_quoted(sql: &mut String, q: char, ident: &str) {
+  sql.push(q);
+  for c in ident.chars() {
+    if c == q {
+      sql.push(q);
+    }
+    sql.push(c);
+  }
+  sql.push(q);
+}
+
+pub fn flavour_for(backend: Backend) -> &'static dyn Flavour {
+  match backend {
+    Backend::Sqlite => &sqlite::Sqlite,
+    Backend::Postgres | Backend::Cockroachdb => &postgres::Postgres,
+    Backend::Mysql | Backend::Mariadb => &mysql::Mysql,
+  }
+}
+
+/// ISO-8601 with milliseconds and `Z`, like JavaScript's `toISOString()`.
+pub fn iso_now() -> String {
+  chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn quoting_doubles_embedded_quotes() {
+    assert_eq!(sqlite::Sqlite.quote("a\"b"), "\"a\"\"b\"");
+    assert_eq!(mysql::Mysql.quote("a`b"), "`a``b`");
+    assert_eq!(postgres::Postgres.quote("x"), "\"x\"");
+  }
+}

@@ -1,0 +1,99 @@
+//! PostgreSQL (and CockroachDB): `$n` placeholders with a cast to the column's declared type,
+//! because values are bound with their own types and PostgreSQL will not compare `text` with
+//! `timestamptz` implicitly (node-postgres sidesteps this by sending every value as untyped
+//! text; an explicit cast gives the same result).
+
+use super::{iso_now, Flavour, Isolation, Param};
+use crate::schema::FieldType;
+
+pub struct Postgres;
+
+impl Flavour for Postgres {
+  fn label(&self) -> &'static str {
+    "PostgreSQL"
+  }
+  fn quote_char(&self) -> char {
+    '"'
+  }
+  fn push_placeholder(&self, sql: &mut String, n: usize, cast: Option<FieldType>) {
+    sql.push('$');
+    sql.push_str(itoa(n).as_str());
+    if let Some(ty) = cast {
+      sql.push_str("::");
+      sql.push_str(self.sql_type(ty));
+    }
+  }
+  fn sql_type(&self, ty: FieldType) -> &'static str {
+    match ty {
+      FieldType::Number => "DOUBLE PRECISION",
+      FieldType::Boolean => "BOOLEAN",
+      FieldType::Date => "TIMESTAMPTZ",
+      FieldType::Json | FieldType::Array => "JSONB",
+      _ => "TEXT",
+    }
+  }
+  fn id_type(&self) -> &'static str {
+    "TEXT"
+  }
+  /// The reference passes the JS value through and lets PostgreSQL parse it.
+  fn encode_bool(&self, v: &serde_json::Value) -> Param {
+    match v {
+      serde_json::Value::Bool(b) => Param::Bool(*b),
+      serde_json::Value::String(s) => Param::Text(s.clone()),
+      serde_json::Value::Number(n) => Param::Text(n.to_string()),
+      _ => Param::Bool(super::encode::js_truthy(v)),
+    }
+  }
+  fn encode_date(&self, v: &str) -> String {
+    v.to_string()
+  }
+  fn format_now(&self) -> String {
+    iso_now()
+  }
+  fn partial_indexes(&self) -> bool {
+    true
+  }
+  fn index_if_not_exists(&self) -> bool {
+    true
+  }
+  fn inline_foreign_keys(&self) -> bool {
+    false
+  }
+  fn like_keyword(&self, flags: &str) -> &'static str {
+    if flags.contains('i') {
+      "ILIKE"
+    } else {
+      "LIKE"
+    }
+  }
+  fn limit_offset(&self, sql: &mut String, limit: Option<u64>, skip: Option<u64>) {
+    if let Some(l) = limit {
+      sql.push_str(&format!(" LIMIT {l}"));
+    }
+    if let Some(s) = skip {
+      sql.push_str(&format!(" OFFSET {s}"));
+    }
+  }
+  fn begin(&self, isolation: Option<Isolation>) -> Vec<String> {
+    match isolation {
+      None => vec!["BEGIN".into()],
+      Some(i) => vec![format!("BEGIN ISOLATION LEVEL {}", i.sql())],
+    }
+  }
+  fn drop_table(&self, table: &str) -> String {
+    format!("DROP TABLE IF EXISTS {} CASCADE", self.quote(table))
+  }
+  fn foreign_key_checks(&self, _on: bool) -> Option<&'static str> {
+    None
+  }
+  fn list_tables_sql(&self) -> &'static str {
+    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+  }
+  fn backend_reads_dates_as_dates(&self) -> bool {
+    true
+  }
+}
+
+fn itoa(n: usize) -> String {
+  n.to_string()
+}
