@@ -1,1 +1,20 @@
-//! placeholder
+//! The napi binding of `@mostajs/data-plug`: argument conversion, error mapping and handing
+//! work to `mosta-core`. No SQL, HTTP or environment logic lives here.
+
+mod errors;
+mod open;
+mod remote;
+mod sqlite;
+
+/// Log lines (`DB_SHOW_SQL` statements, DDL warnings) go to stderr; `MOSTA_LOG` overrides
+/// the filter (tracing `EnvFilter` syntax).
+#[napi_derive::module_init]
+fn init() {
+  let filter = std::env::var("MOSTA_LOG").unwrap_or_else(|_| "mosta=warn,mosta::sql=info".to_string());
+  let _ = tracing_subscriber::fmt()
+    .with_writer(std::io::stderr)
+    .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+    .with_target(false)
+    .without_time()
+    .try_init();
+}

@@ -37,6 +37,8 @@ pub enum Code {
   DeviceFlow,
   /// The dialect was closed by `disconnect()`.
   Closed,
+  /// The operation does not exist on this dialect (e.g. transactions in NET mode).
+  Unsupported,
   /// A bug on our side (a caught panic).
   Internal,
 }
@@ -63,6 +65,7 @@ impl Code {
       Code::Forbidden => "E_FORBIDDEN",
       Code::DeviceFlow => "E_DEVICE_FLOW",
       Code::Closed => "E_CLOSED",
+      Code::Unsupported => "E_UNSUPPORTED",
       Code::Internal => "E_INTERNAL",
     }
   }

@@ -7,5 +7,6 @@ pub mod env;
 pub mod error;
 pub mod schema;
 pub mod sql;
+pub mod tls;
 
 pub use error::{Code, Error, Result};

@@ -4,12 +4,17 @@
 //! maps the same requests onto HTTP.
 
 pub mod engine;
+pub mod mysql;
+pub mod net;
+pub mod pooled;
+pub mod postgres;
 pub mod request;
 pub mod rows;
 pub mod sqlite;
 pub mod tx;
 
 use std::future::Future;
+use std::sync::Arc;
 
 pub use request::Request;
 pub use rows::{Cell, RowSink};
@@ -31,4 +36,95 @@ pub trait Conn: Send {
   /// Whether a transaction is open on this connection (multi-statement writes then use a
   /// savepoint instead of their own transaction).
   fn in_transaction(&self) -> bool;
+}
+
+/// Schema-management and maintenance calls that take no schema handle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admin {
+  DropTable(String),
+  DropAllTables,
+  DropSchema(Vec<u32>),
+  TruncateTable(String),
+  TruncateAll(Vec<u32>),
+  TestConnection,
+  ListTables,
+}
+
+impl Admin {
+  /// Parses `(op, JSON argument)` as the binding receives them.
+  pub fn parse(op: &str, arg: &str) -> crate::error::Result<Self> {
+    use crate::error::Error;
+    let v: serde_json::Value = if arg.is_empty() { serde_json::Value::Null } else { serde_json::from_str(arg)? };
+    let name = || v.as_str().filter(|s| !s.is_empty()).map(str::to_string).ok_or_else(|| Error::arg(format!("{op}: table name must be a non-empty string")).with_field("name"));
+    let handles = || -> crate::error::Result<Vec<u32>> {
+      match &v {
+        serde_json::Value::Null => Ok(Vec::new()),
+        serde_json::Value::Array(a) => a.iter().map(|h| h.as_u64().map(|h| h as u32).ok_or_else(|| Error::arg(format!("{op}: expected schemas")))).collect(),
+        _ => Err(Error::arg(format!("{op}: expected a list of schemas"))),
+      }
+    };
+    Ok(match op {
+      "dropTable" => Admin::DropTable(name()?),
+      "dropAllTables" => Admin::DropAllTables,
+      "dropSchema" => Admin::DropSchema(handles()?),
+      "truncateTable" => Admin::TruncateTable(name()?),
+      "truncateAll" => Admin::TruncateAll(handles()?),
+      "testConnection" => Admin::TestConnection,
+      "listTables" => Admin::ListTables,
+      other => return Err(Error::arg(format!("unknown maintenance call \"{other}\""))),
+    })
+  }
+
+  /// Runs the call with `engine` on `c`; the result is JSON text.
+  pub async fn run<C: Conn>(&self, engine: &engine::SqlEngine, c: &mut C) -> Result<String> {
+    use serde_json::Value;
+    let names = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect()).to_string();
+    Ok(match self {
+      Admin::DropTable(n) => engine.drop_table(c, n).await.map(|_| "null".to_string())?,
+      Admin::DropAllTables => engine.drop_all_tables(c).await.map(|_| "null".to_string())?,
+      Admin::DropSchema(h) => names(engine.drop_schema_handles(c, h).await?),
+      Admin::TruncateTable(n) => engine.truncate_table(c, n).await.map(|_| "null".to_string())?,
+      Admin::TruncateAll(h) => names(engine.truncate_all(c, h).await?),
+      Admin::TestConnection => engine.test_connection(c).await.to_string(),
+      Admin::ListTables => names(engine.list_tables(c).await?),
+    })
+  }
+}
+
+/// A boxed, sendable future: what the object-safe async dialects return.
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
+
+/// A dialect whose calls may wait (pooled SQL servers, NET). Every method returns a
+/// `'static` future so the binding can hand it to the runtime.
+pub trait AsyncDialect: Send + Sync + 'static {
+  /// `sqlite`, `postgres`, `mysql`, `mariadb`, `cockroachdb` or `net-proxy`.
+  fn dialect_type(&self) -> &'static str;
+  fn compile(&self, schema_json: &str) -> Result<u32>;
+  fn init_schema(self: std::sync::Arc<Self>, handles: Vec<u32>) -> BoxFuture<()>;
+  fn call(self: std::sync::Arc<Self>, method: String, handle: u32, args: String, tx: Option<String>) -> BoxFuture<String>;
+  /// Opens a transaction (or a savepoint inside `parent`); returns the TxHandle JSON.
+  fn begin_tx(self: std::sync::Arc<Self>, parent: Option<String>, isolation: Option<String>, explicit: bool) -> BoxFuture<String>;
+  fn commit_tx(self: std::sync::Arc<Self>, id: String) -> BoxFuture<()>;
+  fn rollback_tx(self: std::sync::Arc<Self>, id: String) -> BoxFuture<()>;
+  fn execute(self: std::sync::Arc<Self>, sql: String, params: String, rows: bool, tx: Option<String>) -> BoxFuture<String>;
+  fn admin(self: std::sync::Arc<Self>, op: Admin, tx: Option<String>) -> BoxFuture<String>;
+  /// Closes the pool (after the `create-drop` cleanup); later calls fail with `E_CLOSED`.
+  fn close(self: std::sync::Arc<Self>) -> BoxFuture<()>;
+}
+
+/// A freshly opened dialect: SQLite runs synchronously on the caller's thread, the others
+/// behind futures.
+pub enum Opened {
+  Sqlite(sqlite::SqliteSession),
+  Async(Arc<dyn AsyncDialect>),
+}
+
+/// Opens the SQL dialect a configuration names.
+pub async fn open_orm(config: crate::env::OrmConfig) -> Result<Opened> {
+  use crate::env::Backend;
+  Ok(match config.backend {
+    Backend::Sqlite => Opened::Sqlite(sqlite::SqliteSession::open(config)?),
+    Backend::Postgres | Backend::Cockroachdb => Opened::Async(postgres::open(config).await?),
+    Backend::Mysql | Backend::Mariadb => Opened::Async(mysql::open(config).await?),
+  })
 }

@@ -173,3 +173,138 @@ pub fn map_err(e: rusqlite::Error, sql: Option<&str>) -> Error {
     other => Error::new(Code::Database, other.to_string()),
   }
 }
+
+fn closed() -> Error {
+  Error::new(Code::Closed, "the sqlite dialect was disconnected; call getDialect() again")
+}
+
+/// The SQLite dialect: one connection, used synchronously. While a `$transaction` holds
+/// the connection, calls from outside it cannot run; `admits` tells the binding when to
+/// queue them until the transaction ends.
+pub struct SqliteSession {
+  pub engine: super::engine::SqlEngine,
+  conn: Option<SqliteConn>,
+  stack: super::tx::TxStack,
+  /// The open transaction came from an explicit `beginTx()`: calls without a context join
+  /// it (the reference's single-stack semantics).
+  explicit: bool,
+}
+
+impl SqliteSession {
+  pub fn open(config: crate::env::OrmConfig) -> Result<Self> {
+    let conn = open(&config.uri)?;
+    Ok(SqliteSession { engine: super::engine::SqlEngine::new(config), conn: Some(conn), stack: Default::default(), explicit: false })
+  }
+
+  /// Whether a call made in transaction context `tx` may run now.
+  pub fn admits(&self, tx: Option<&str>) -> bool {
+    self.stack.is_empty() || self.explicit || tx.is_some_and(|id| self.stack.contains(id))
+  }
+
+  /// Whether `tx` names a frame of the open transaction.
+  pub fn owns(&self, tx: Option<&str>) -> bool {
+    tx.is_some_and(|id| self.stack.contains(id))
+  }
+
+  pub fn compile(&self, schema_json: &str) -> Result<u32> {
+    self.engine.compile(schema_json)
+  }
+
+  pub fn call(&mut self, method: &str, handle: u32, args: &str) -> Result<String> {
+    let req = super::Request::parse(method, args)?;
+    let schema = self.engine.schema(handle)?;
+    let conn = self.conn.as_mut().ok_or_else(closed)?;
+    run_now(self.engine.run(conn, &schema, req))
+  }
+
+  pub fn init_schema(&mut self, handles: &[u32]) -> Result<()> {
+    let conn = self.conn.as_mut().ok_or_else(closed)?;
+    run_now(self.engine.init_schema(conn, handles))
+  }
+
+  pub fn execute(&mut self, sql: &str, params: &str, rows: bool) -> Result<String> {
+    let conn = self.conn.as_mut().ok_or_else(closed)?;
+    if rows {
+      run_now(self.engine.execute_query(conn, sql, params))
+    } else {
+      run_now(self.engine.execute_run(conn, sql, params))
+    }
+  }
+
+  pub fn admin(&mut self, op: &super::Admin) -> Result<String> {
+    if *op == super::Admin::TestConnection && self.conn.is_none() {
+      return Ok("false".into());
+    }
+    let conn = self.conn.as_mut().ok_or_else(closed)?;
+    run_now(op.run(&self.engine, conn))
+  }
+
+  /// Opens a transaction, or a savepoint when one is open (inside `parent`'s context or an
+  /// explicit transaction). Returns the TxHandle JSON.
+  pub fn begin(&mut self, isolation: Option<&str>, explicit: bool) -> Result<String> {
+    let iso = match isolation {
+      None => None,
+      Some(s) => Some(crate::sql::Isolation::parse(s).ok_or_else(|| {
+        Error::arg(format!("isolation must be READ UNCOMMITTED, READ COMMITTED, REPEATABLE READ or SERIALIZABLE, got {s:?}")).with_field("isolation")
+      })?),
+    };
+    let frame = self.stack.next_frame();
+    let engine = &self.engine;
+    let conn = self.conn.as_mut().ok_or_else(closed)?;
+    match &frame.savepoint {
+      None => run_now(engine.begin(conn, iso))?,
+      Some(sp) => run_now(engine.savepoint(conn, sp))?,
+    }
+    if frame.depth == 1 {
+      self.explicit = explicit;
+    }
+    let json = frame.handle_json();
+    self.stack.push(frame);
+    Ok(json)
+  }
+
+  /// Commits the top frame; returns true when the outermost transaction ended.
+  pub fn commit(&mut self, id: &str) -> Result<bool> {
+    let frame = self.stack.top_for_commit(id)?.clone();
+    let engine = &self.engine;
+    let conn = self.conn.as_mut().ok_or_else(closed)?;
+    run_now(engine.commit(conn, frame.savepoint.as_deref()))?;
+    self.stack.pop();
+    Ok(self.end_if_root())
+  }
+
+  /// Rolls back `id` and every frame inside it; returns true when the outermost ended.
+  pub fn rollback(&mut self, id: &str) -> Result<bool> {
+    let frame = self.stack.unwind_to(id).ok_or_else(|| Error::new(Code::Transaction, format!("unknown or finished transaction {id}")))?;
+    let engine = &self.engine;
+    let conn = self.conn.as_mut().ok_or_else(closed)?;
+    let r = run_now(engine.rollback(conn, frame.savepoint.as_deref()));
+    let ended = self.end_if_root();
+    r.map(|_| ended)
+  }
+
+  fn end_if_root(&mut self) -> bool {
+    if self.stack.is_empty() {
+      self.explicit = false;
+      true
+    } else {
+      false
+    }
+  }
+
+  /// `disconnect()`: the `create-drop` cleanup, then the connection closes.
+  pub fn close(&mut self) -> Result<()> {
+    let Some(mut conn) = self.conn.take() else { return Ok(()) };
+    if !self.stack.is_empty() {
+      let _ = conn.conn.execute_batch("ROLLBACK");
+      self.stack = Default::default();
+    }
+    let r = run_now(self.engine.on_disconnect(&mut conn));
+    drop(conn);
+    r
+  }
+
+  pub fn is_closed(&self) -> bool {
+    self.conn.is_none()
+  }
+}

@@ -103,6 +103,14 @@ impl TxStack {
     self.frames.pop()
   }
 
+  /// Ids of `id`'s frame and of every frame opened inside it.
+  pub fn ids_from(&self, id: &str) -> Vec<String> {
+    match self.frames.iter().position(|f| f.id == id) {
+      Some(pos) => self.frames[pos..].iter().map(|f| f.id.clone()).collect(),
+      None => Vec::new(),
+    }
+  }
+
   /// Rolling back a frame also ends every frame opened inside it. Returns the frame to roll
   /// back to, after removing the ones above it; `None` if the id is unknown.
   pub fn unwind_to(&mut self, id: &str) -> Option<Frame> {

@@ -1,0 +1,272 @@
+//! Dialects over a connection pool (PostgreSQL, MySQL/MariaDB). A transaction checks one
+//! connection out of the pool and keeps it for its whole life, so concurrent transactions
+//! on one dialect never share a connection (the reference does not pin, §12.2 #8); calls
+//! inside a transaction are serialised on that connection.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::engine::SqlEngine;
+use super::tx::TxStack;
+use super::{Admin, AsyncDialect, BoxFuture, Conn, Request};
+use crate::env::OrmConfig;
+use crate::error::{Code, Error, Result};
+use crate::sql::Isolation;
+
+/// A pool of connections of one backend.
+pub trait Pool: Send + Sync + 'static {
+  type Conn: Conn + 'static;
+  /// A connection, or `E_POOL_TIMEOUT` / `E_CONNECTION`.
+  fn acquire(&self) -> impl Future<Output = Result<Self::Conn>> + Send;
+  /// Gives a connection back without reusing it (its state is unknown after a failure).
+  fn discard(&self, conn: Self::Conn) -> impl Future<Output = ()> + Send;
+  fn close(&self) -> impl Future<Output = ()> + Send;
+}
+
+struct TxState<C> {
+  conn: Option<C>,
+  stack: TxStack,
+}
+
+type Slot<C> = Arc<tokio::sync::Mutex<TxState<C>>>;
+
+pub struct PooledDialect<P: Pool> {
+  pub engine: SqlEngine,
+  pool: P,
+  dialect_type: &'static str,
+  /// Every open frame id (root and savepoints) → its transaction's connection.
+  txs: Mutex<HashMap<String, Slot<P::Conn>>>,
+  /// The root id of a transaction opened by an explicit `beginTx()` outside any
+  /// `$transaction` context: calls without a context join it, as in the reference.
+  explicit: Mutex<Option<String>>,
+  closed: AtomicBool,
+}
+
+fn poisoned() -> Error {
+  Error::internal("transaction table lock poisoned by an earlier panic")
+}
+
+fn parse_isolation(i: Option<&str>) -> Result<Option<Isolation>> {
+  match i {
+    None => Ok(None),
+    Some(s) => Isolation::parse(s)
+      .map(Some)
+      .ok_or_else(|| Error::arg(format!("isolation must be READ UNCOMMITTED, READ COMMITTED, REPEATABLE READ or SERIALIZABLE, got {s:?}")).with_field("isolation")),
+  }
+}
+
+impl<P: Pool> PooledDialect<P> {
+  pub fn new(config: OrmConfig, pool: P, dialect_type: &'static str) -> Self {
+    PooledDialect { engine: SqlEngine::new(config), pool, dialect_type, txs: Mutex::default(), explicit: Mutex::default(), closed: AtomicBool::new(false) }
+  }
+
+  fn check_open(&self) -> Result<()> {
+    if self.closed.load(Ordering::Acquire) {
+      return Err(Error::new(Code::Closed, format!("the {} dialect was disconnected; call getDialect() again", self.dialect_type)));
+    }
+    Ok(())
+  }
+
+  /// The transaction a call belongs to: its context id, else the explicit transaction.
+  fn slot_for(&self, tx: Option<&str>) -> Result<Option<Slot<P::Conn>>> {
+    let txs = self.txs.lock().map_err(|_| poisoned())?;
+    if let Some(id) = tx {
+      if let Some(s) = txs.get(id) {
+        return Ok(Some(s.clone()));
+      }
+    }
+    let explicit = self.explicit.lock().map_err(|_| poisoned())?.clone();
+    Ok(explicit.and_then(|id| txs.get(&id).cloned()))
+  }
+
+  /// Runs `f` on the call's transaction connection, or on a pooled connection.
+  async fn with_conn<T, F>(&self, tx: Option<&str>, f: F) -> Result<T>
+  where
+    F: for<'c> FnOnce(&'c SqlEngine, &'c mut P::Conn) -> std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>,
+  {
+    self.check_open()?;
+    match self.slot_for(tx)? {
+      Some(slot) => {
+        let mut st = slot.lock().await;
+        let conn = st.conn.as_mut().ok_or_else(|| Error::new(Code::Transaction, "the transaction's connection is gone"))?;
+        f(&self.engine, conn).await
+      }
+      None => {
+        let mut conn = self.pool.acquire().await?;
+        let r = f(&self.engine, &mut conn).await;
+        if matches!(&r, Err(e) if e.code == Code::Connection) {
+          self.pool.discard(conn).await;
+        }
+        r
+      }
+    }
+  }
+
+  async fn begin(&self, parent: Option<String>, isolation: Option<String>, explicit: bool) -> Result<String> {
+    self.check_open()?;
+    let iso = parse_isolation(isolation.as_deref())?;
+    // Nest inside the parent context, or inside an explicit transaction (reference semantics).
+    let nest_in = match parent.as_deref() {
+      Some(p) => self.txs.lock().map_err(|_| poisoned())?.get(p).cloned(),
+      None => None,
+    };
+    let nest_in = match nest_in {
+      Some(s) => Some(s),
+      None => self.slot_for(None)?,
+    };
+    if let Some(slot) = nest_in {
+      let mut st = slot.lock().await;
+      let frame = st.stack.next_frame();
+      let sp = frame.savepoint.clone().unwrap_or_default();
+      let conn = st.conn.as_mut().ok_or_else(|| Error::new(Code::Transaction, "the transaction's connection is gone"))?;
+      self.engine.savepoint(conn, &sp).await?;
+      st.stack.push(frame.clone());
+      self.txs.lock().map_err(|_| poisoned())?.insert(frame.id.clone(), slot.clone());
+      return Ok(frame.handle_json());
+    }
+    let mut conn = self.pool.acquire().await?;
+    if let Err(e) = self.engine.begin(&mut conn, iso).await {
+      self.pool.discard(conn).await;
+      return Err(e);
+    }
+    let mut stack = TxStack::default();
+    let frame = stack.next_frame();
+    stack.push(frame.clone());
+    let slot = Arc::new(tokio::sync::Mutex::new(TxState { conn: Some(conn), stack }));
+    self.txs.lock().map_err(|_| poisoned())?.insert(frame.id.clone(), slot);
+    if explicit {
+      *self.explicit.lock().map_err(|_| poisoned())? = Some(frame.id.clone());
+    }
+    Ok(frame.handle_json())
+  }
+
+  fn slot(&self, id: &str) -> Result<Slot<P::Conn>> {
+    self.txs.lock().map_err(|_| poisoned())?.get(id).cloned().ok_or_else(|| Error::new(Code::Transaction, format!("unknown or finished transaction {id}")))
+  }
+
+  /// Ends the transaction's bookkeeping; the root gives its connection back.
+  async fn forget(&self, st: &mut TxState<P::Conn>, ids: &[String], root_done: bool, healthy: bool) -> Result<()> {
+    {
+      let mut txs = self.txs.lock().map_err(|_| poisoned())?;
+      for id in ids {
+        txs.remove(id);
+      }
+      let mut ex = self.explicit.lock().map_err(|_| poisoned())?;
+      if ex.as_ref().is_some_and(|e| ids.contains(e)) {
+        *ex = None;
+      }
+    }
+    if root_done {
+      if let Some(conn) = st.conn.take() {
+        if !healthy {
+          self.pool.discard(conn).await;
+        }
+      }
+    }
+    Ok(())
+  }
+
+  async fn commit(&self, id: String) -> Result<()> {
+    let slot = self.slot(&id)?;
+    let mut st = slot.lock().await;
+    let frame = st.stack.top_for_commit(&id)?.clone();
+    let conn = st.conn.as_mut().ok_or_else(|| Error::new(Code::Transaction, "the transaction's connection is gone"))?;
+    self.engine.commit(conn, frame.savepoint.as_deref()).await?;
+    st.stack.pop();
+    let root_done = st.stack.is_empty();
+    self.forget(&mut st, &[id], root_done, true).await
+  }
+
+  async fn rollback(&self, id: String) -> Result<()> {
+    let slot = self.slot(&id)?;
+    let mut st = slot.lock().await;
+    let ids_above = st.stack.ids_from(&id);
+    let frame = st.stack.unwind_to(&id).ok_or_else(|| Error::new(Code::Transaction, format!("unknown or finished transaction {id}")))?;
+    let conn = st.conn.as_mut().ok_or_else(|| Error::new(Code::Transaction, "the transaction's connection is gone"))?;
+    let r = self.engine.rollback(conn, frame.savepoint.as_deref()).await;
+    let root_done = frame.savepoint.is_none();
+    self.forget(&mut st, &ids_above, root_done, r.is_ok()).await?;
+    // A failed ROLLBACK TO leaves the savepoint's work in place: report it.
+    if frame.savepoint.is_some() {
+      r?;
+    }
+    Ok(())
+  }
+}
+
+impl<P: Pool> AsyncDialect for PooledDialect<P> {
+  fn dialect_type(&self) -> &'static str {
+    self.dialect_type
+  }
+
+  fn compile(&self, schema_json: &str) -> Result<u32> {
+    self.engine.compile(schema_json)
+  }
+
+  fn init_schema(self: Arc<Self>, handles: Vec<u32>) -> BoxFuture<()> {
+    Box::pin(async move { self.with_conn(None, move |e, c| Box::pin(async move { e.init_schema(c, &handles).await })).await })
+  }
+
+  fn call(self: Arc<Self>, method: String, handle: u32, args: String, tx: Option<String>) -> BoxFuture<String> {
+    Box::pin(async move {
+      let req = Request::parse(&method, &args)?;
+      let schema = self.engine.schema(handle)?;
+      self.with_conn(tx.as_deref(), move |e, c| Box::pin(async move { e.run(c, &schema, req).await })).await
+    })
+  }
+
+  fn begin_tx(self: Arc<Self>, parent: Option<String>, isolation: Option<String>, explicit: bool) -> BoxFuture<String> {
+    Box::pin(async move { self.begin(parent, isolation, explicit).await })
+  }
+
+  fn commit_tx(self: Arc<Self>, id: String) -> BoxFuture<()> {
+    Box::pin(async move { self.commit(id).await })
+  }
+
+  fn rollback_tx(self: Arc<Self>, id: String) -> BoxFuture<()> {
+    Box::pin(async move { self.rollback(id).await })
+  }
+
+  fn execute(self: Arc<Self>, sql: String, params: String, rows: bool, tx: Option<String>) -> BoxFuture<String> {
+    Box::pin(async move {
+      self
+        .with_conn(tx.as_deref(), move |e, c| {
+          Box::pin(async move {
+            if rows {
+              e.execute_query(c, &sql, &params).await
+            } else {
+              e.execute_run(c, &sql, &params).await
+            }
+          })
+        })
+        .await
+    })
+  }
+
+  fn admin(self: Arc<Self>, op: Admin, tx: Option<String>) -> BoxFuture<String> {
+    Box::pin(async move {
+      if op == Admin::TestConnection && self.check_open().is_err() {
+        return Ok("false".into());
+      }
+      let r = self.with_conn(tx.as_deref(), move |e, c| Box::pin(async move { op.run(e, c).await })).await;
+      match r {
+        Err(_) if self.closed.load(Ordering::Acquire) => Ok("false".into()),
+        other => other,
+      }
+    })
+  }
+
+  fn close(self: Arc<Self>) -> BoxFuture<()> {
+    Box::pin(async move {
+      if self.closed.load(Ordering::Acquire) {
+        return Ok(());
+      }
+      let cleanup = self.with_conn(None, |e, c| Box::pin(async move { e.on_disconnect(c).await })).await;
+      self.closed.store(true, Ordering::Release);
+      self.pool.close().await;
+      cleanup
+    })
+  }
+}

@@ -1,0 +1,163 @@
+'use strict'
+// The data-plug singletons: the business dialect (ORM or NET by MOSTA_DATA), the system
+// dialect, and isolated dialects. Configuration is resolved by the native core from a
+// snapshot of process.env taken at each (re)connection.
+
+const { binding, envSnapshot } = require('./native')
+const { Dialect } = require('./dialect')
+const { fromNative } = require('./errors')
+const registry = require('./registry')
+
+async function open(source, kind) {
+  let native
+  try {
+    native = await binding.openDialect(source, kind)
+  } catch (e) {
+    throw fromNative(e)
+  }
+  return native ? new Dialect(native) : null
+}
+
+// Schemas registered after a dialect was created are initialised on the next get (§10.5).
+const initialised = new WeakMap()
+
+function ensureSchemas(d) {
+  if (!(d instanceof Dialect)) return d
+  let state = initialised.get(d)
+  if (!state) initialised.set(d, (state = { names: new Set(), pending: null }))
+  const all = registry.getAllSchemas()
+  if (all.every((s) => state.names.has(s.name))) return state.pending ? state.pending.then(() => d) : d
+  const run = (state.pending || Promise.resolve()).then(async () => {
+    const now = registry.getAllSchemas()
+    if (now.every((s) => state.names.has(s.name))) return
+    // initSchema replaces the dialect's list: always pass every registered schema.
+    await d.initSchema(now)
+    for (const s of now) state.names.add(s.name)
+  })
+  state.pending = run.finally(() => {
+    if (state.pending === guarded) state.pending = null
+  })
+  const guarded = state.pending
+  return run.then(() => d)
+}
+
+// ------------------------------------------------------------ business dialect
+
+let business = null // a Dialect, or any object given to setDialect
+let opening = null
+
+async function getDialect() {
+  if (business) return ensureSchemas(business)
+  if (!opening) {
+    opening = open(envSnapshot(), 'business').then(
+      (d) => {
+        business = d
+        opening = null
+        return d
+      },
+      (e) => {
+        opening = null
+        throw e
+      },
+    )
+  }
+  return ensureSchemas(await opening)
+}
+
+function getDataMode() {
+  try {
+    return binding.dataMode(envSnapshot())
+  } catch (e) {
+    throw fromNative(e)
+  }
+}
+
+const isNetMode = () => getDataMode() === 'net'
+const isOrmMode = () => getDataMode() === 'orm'
+
+function setDialect(d) {
+  business = d
+  opening = null
+}
+
+function resetDialect() {
+  business = null
+  opening = null
+}
+
+/** Closes the business connection; the next getDialect() re-reads the environment. */
+async function disconnect() {
+  const d = business || (opening && (await opening.catch(() => null)))
+  business = null
+  opening = null
+  if (d && d !== system && typeof d.disconnect === 'function') await d.disconnect()
+}
+
+// ------------------------------------------------------------ system dialect
+
+let system = null // an isolated Dialect or an injected object; null → the business one
+let bootstrapping = null
+
+async function getSystemDialect() {
+  return system ? ensureSchemas(system) : getDialect()
+}
+
+/**
+ * With MOSTA_SYSTEM_DIALECT + MOSTA_SYSTEM_URI, opens an isolated connection (schema
+ * strategy MOSTA_SYSTEM_SCHEMA_STRATEGY, default `update`); otherwise the system dialect is
+ * the business one. Idempotent.
+ */
+async function bootstrapSystemDialect() {
+  if (system) return system
+  if (!bootstrapping) {
+    bootstrapping = open(envSnapshot(), 'system').then(
+      (d) => {
+        if (d) system = d
+        bootstrapping = null
+        return d
+      },
+      (e) => {
+        bootstrapping = null
+        throw e
+      },
+    )
+  }
+  const d = await bootstrapping
+  return d ? ensureSchemas(d) : getDialect()
+}
+
+function setSystemDialect(d) {
+  system = d
+}
+
+/** Forgets the system dialect without closing it. */
+function resetSystemDialect() {
+  system = null
+  bootstrapping = null
+}
+
+// ------------------------------------------------------------ isolated dialects
+
+/** A new, independent connection, not stored as a singleton nor added to the registry. */
+async function openIsolatedDialect(options, schemas) {
+  const d = await open(JSON.stringify(options || {}), 'options')
+  if (schemas && schemas.length > 0) {
+    await d.initSchema(schemas.map((s) => ({ fields: {}, relations: {}, indexes: [], ...s })))
+  }
+  return d
+}
+
+module.exports = {
+  getDialect,
+  getDataMode,
+  isNetMode,
+  isOrmMode,
+  setDialect,
+  resetDialect,
+  disconnect,
+  getSystemDialect,
+  bootstrapSystemDialect,
+  setSystemDialect,
+  resetSystemDialect,
+  openIsolatedDialect,
+}

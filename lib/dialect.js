@@ -1,0 +1,334 @@
+'use strict'
+// The IDialect object apps receive. Each call is one native call: arguments go in as one JSON
+// string, rows come back as one JSON string. SQLite answers synchronously (a string); the
+// pooled and NET dialects answer with a Promise. Transactions follow the async context of
+// `$transaction` callbacks (AsyncLocalStorage), so calls made inside a callback use the
+// transaction's connection whichever dialect object they go through.
+
+const { AsyncLocalStorage } = require('node:async_hooks')
+const { fromNative, invalidArgument } = require('./errors')
+
+/** RegExp values in filters travel as `{ $re, flags }` (JSON has no RegExp). */
+function filterReplacer(_key, value) {
+  return value instanceof RegExp ? { $re: value.source, flags: value.flags } : value
+}
+
+function encode(args, withFilters) {
+  try {
+    return withFilters ? JSON.stringify(args, filterReplacer) : JSON.stringify(args)
+  } catch (e) {
+    throw invalidArgument(`arguments cannot be sent to the database: ${e.message}`)
+  }
+}
+
+/** Settles a native answer (string or Promise of string) into a Promise of decoded value. */
+function settle(out, decode) {
+  if (typeof out === 'string' || out === undefined || out === null) {
+    try {
+      return Promise.resolve(decode(out))
+    } catch (e) {
+      return Promise.reject(fromNative(e))
+    }
+  }
+  return out.then(decode, (e) => {
+    throw fromNative(e)
+  })
+}
+
+const parse = (s) => (s === undefined || s === null ? undefined : JSON.parse(s))
+
+class Dialect {
+  constructor(native) {
+    this._native = native
+    this.dialectType = native.dialectType
+    this._revive = native.datesAsDates
+    this._handles = new WeakMap()
+    this._byJson = new Map()
+    this._meta = []
+    this._byName = new Map()
+    this._tx = new AsyncLocalStorage()
+  }
+
+  // ------------------------------------------------------------ schemas and plumbing
+
+  /** The compiled handle of a schema object (compiled once per dialect). */
+  _handle(schema) {
+    let h = this._handles.get(schema)
+    if (h !== undefined) return h
+    if (!schema || typeof schema !== 'object') throw invalidArgument('expected an EntitySchema as the first argument', 'schema')
+    const json = JSON.stringify(schema)
+    h = this._byJson.get(json)
+    if (h === undefined) {
+      try {
+        h = this._native.compile(json)
+      } catch (e) {
+        throw fromNative(e)
+      }
+      this._byJson.set(json, h)
+      this._meta[h] = schemaMeta(schema)
+    }
+    this._handles.set(schema, h)
+    this._byName.set(schema.name, schema)
+    return h
+  }
+
+  _txId() {
+    const s = this._tx.getStore()
+    return s === undefined ? undefined : s.id
+  }
+
+  _call(method, schema, args, decode, withFilters = true) {
+    let out
+    try {
+      const h = this._handle(schema)
+      out = this._native.call(method, h, encode(args, withFilters), this._txId())
+    } catch (e) {
+      return Promise.reject(fromNative(e))
+    }
+    return settle(out, (s) => decode(this, schema, s))
+  }
+
+  // ------------------------------------------------------------ IDialect: reads
+
+  find(schema, filter = {}, options) {
+    return this._call('find', schema, [filter, options], rows)
+  }
+  findOne(schema, filter = {}, options) {
+    return this._call('findOne', schema, [filter, options], row)
+  }
+  findById(schema, id, options) {
+    return this._call('findById', schema, [id, options], row)
+  }
+  findWithRelations(schema, filter = {}, relations = [], options) {
+    return this._call('findWithRelations', schema, [filter, relations, options], rows)
+  }
+  findByIdWithRelations(schema, id, relations = [], options) {
+    return this._call('findByIdWithRelations', schema, [id, relations, options], row)
+  }
+  count(schema, filter = {}, options) {
+    return this._call('count', schema, [filter, options], plain)
+  }
+  distinct(schema, field, filter = {}, options) {
+    return this._call('distinct', schema, [field, filter, options], plain)
+  }
+  aggregate(schema, stages, options) {
+    return this._call('aggregate', schema, [stages, options], plain)
+  }
+  search(schema, query, fields, options) {
+    return this._call('search', schema, [query, fields, options], rows)
+  }
+
+  // ------------------------------------------------------------ IDialect: writes
+
+  create(schema, data) {
+    return this._call('create', schema, [data], row, false)
+  }
+  update(schema, id, data) {
+    return this._call('update', schema, [id, data], row, false)
+  }
+  updateMany(schema, filter, data) {
+    return this._call('updateMany', schema, [filter, data], plain)
+  }
+  delete(schema, id) {
+    return this._call('delete', schema, [id], plain, false)
+  }
+  deleteMany(schema, filter) {
+    return this._call('deleteMany', schema, [filter], plain)
+  }
+  upsert(schema, filter, data) {
+    return this._call('upsert', schema, [filter, data], row)
+  }
+  increment(schema, id, field, amount) {
+    return this._call('increment', schema, [id, field, amount], row, false)
+  }
+  addToSet(schema, id, field, value) {
+    return this._call('addToSet', schema, [id, field, value], row, false)
+  }
+  pull(schema, id, field, value) {
+    return this._call('pull', schema, [id, field, value], row, false)
+  }
+
+  // ------------------------------------------------------------ schema management
+
+  initSchema(schemas = []) {
+    let out
+    try {
+      out = this._native.initSchema(schemas.map((s) => this._handle(s)))
+    } catch (e) {
+      return Promise.reject(fromNative(e))
+    }
+    return settle(out, () => undefined)
+  }
+
+  _admin(op, arg, decode = parse) {
+    let out
+    try {
+      out = this._native.admin(op, arg === undefined ? '' : JSON.stringify(arg), this._txId())
+    } catch (e) {
+      return Promise.reject(fromNative(e))
+    }
+    return settle(out, decode)
+  }
+
+  dropTable(name) {
+    return this._admin('dropTable', name, () => undefined)
+  }
+  dropAllTables() {
+    return this._admin('dropAllTables', undefined, () => undefined)
+  }
+  dropSchema(schemas = []) {
+    return this._admin('dropSchema', schemas.map((s) => this._handle(s)))
+  }
+  truncateTable(name) {
+    return this._admin('truncateTable', name, () => undefined)
+  }
+  truncateAll(schemas = []) {
+    return this._admin('truncateAll', schemas.map((s) => this._handle(s)))
+  }
+  testConnection() {
+    return this._admin('testConnection').catch(() => false)
+  }
+
+  // ------------------------------------------------------------ raw SQL
+
+  _execute(sql, params, rowsWanted) {
+    let out
+    try {
+      if (typeof sql !== 'string' || !sql) throw invalidArgument('sql must be a non-empty string', 'sql')
+      out = this._native.execute(sql, encode(params || [], false), rowsWanted, this._txId())
+    } catch (e) {
+      return Promise.reject(fromNative(e))
+    }
+    return settle(out, parse)
+  }
+  executeQuery(sql, params) {
+    return this._execute(sql, params, true)
+  }
+  executeRun(sql, params) {
+    return this._execute(sql, params, false)
+  }
+
+  // ------------------------------------------------------------ transactions
+
+  _begin(options, explicit) {
+    const iso = options && options.isolation !== undefined ? options.isolation : undefined
+    let out
+    try {
+      out = this._native.beginTx(iso, this._txId(), explicit)
+    } catch (e) {
+      return Promise.reject(fromNative(e))
+    }
+    return settle(out, parse)
+  }
+
+  _end(kind, id) {
+    let out
+    try {
+      out = kind === 'commit' ? this._native.commitTx(id) : this._native.rollbackTx(id)
+    } catch (e) {
+      return Promise.reject(fromNative(e))
+    }
+    return settle(out, () => undefined)
+  }
+
+  /**
+   * Runs `cb(dialect)` in a transaction (a savepoint when nested): committed when the
+   * callback resolves, rolled back (and the error rethrown) when it throws.
+   */
+  async $transaction(cb, options) {
+    if (typeof cb !== 'function') throw invalidArgument('$transaction expects a callback', 'callback')
+    const tx = await this._begin(options, false)
+    let result
+    try {
+      result = await this._tx.run(tx, () => cb(this))
+    } catch (e) {
+      await this._end('rollback', tx.id).catch(() => {})
+      throw e
+    }
+    try {
+      await this._end('commit', tx.id)
+    } catch (e) {
+      await this._end('rollback', tx.id).catch(() => {})
+      throw e
+    }
+    return result
+  }
+
+  /** Explicit transactions: calls made outside any `$transaction` context join it. */
+  beginTx(options) {
+    return this._begin(options, true)
+  }
+  commitTx(tx) {
+    return this._end('commit', txIdOf(tx))
+  }
+  rollbackTx(tx) {
+    return this._end('rollback', txIdOf(tx))
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  /** Connections open when the dialect is created; kept for IDialect compatibility. */
+  async connect() {}
+
+  async disconnect() {
+    try {
+      await this._native.close()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+}
+
+function txIdOf(tx) {
+  if (tx && typeof tx === 'object' && typeof tx.id === 'string') return tx.id
+  if (typeof tx === 'string') return tx
+  throw invalidArgument('expected a TxHandle returned by beginTx()', 'tx')
+}
+
+// ------------------------------------------------------------ decoding
+
+/** Date columns of a schema and its relations, for backends that return `Date`s. */
+function schemaMeta(schema) {
+  const dateKeys = Object.entries(schema.fields || {})
+    .filter(([, f]) => f && f.type === 'date')
+    .map(([n]) => n)
+  if (schema.timestamps) dateKeys.push('createdAt', 'updatedAt')
+  if (schema.softDelete) dateKeys.push('deletedAt')
+  const relations = Object.entries(schema.relations || {}).map(([n, r]) => [n, r && r.target])
+  return { dateKeys, relations }
+}
+
+function reviveRow(d, schema, r) {
+  const meta = d._meta[d._handles.get(schema)] || schemaMeta(schema)
+  for (const k of meta.dateKeys) {
+    const v = r[k]
+    if (typeof v === 'string') r[k] = new Date(v)
+  }
+  for (const [rel, target] of meta.relations) {
+    const v = r[rel]
+    if (v === null || typeof v !== 'object') continue
+    const ts = d._byName.get(target)
+    if (!ts) continue
+    if (Array.isArray(v)) {
+      for (const x of v) if (x && typeof x === 'object') reviveRow(d, ts, x)
+    } else reviveRow(d, ts, v)
+  }
+  return r
+}
+
+function rows(d, schema, s) {
+  const list = JSON.parse(s)
+  if (d._revive) for (const r of list) reviveRow(d, schema, r)
+  return list
+}
+
+function row(d, schema, s) {
+  const r = JSON.parse(s)
+  return r !== null && d._revive ? reviveRow(d, schema, r) : r
+}
+
+function plain(_d, _schema, s) {
+  return JSON.parse(s)
+}
+
+module.exports = { Dialect }

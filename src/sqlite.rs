@@ -1,0 +1,193 @@
+//! The SQLite dialect runs on the JavaScript thread: a call returns its JSON result
+//! directly, with no thread hop. While a `$transaction` holds the connection, calls from
+//! outside that transaction get a Promise instead and run, in order, when it ends.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use mosta_core::dialect::sqlite::SqliteSession;
+use mosta_core::dialect::Admin;
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi_derive::napi;
+
+use crate::errors::{napi, to_napi};
+
+/// One call, kept whole so it can wait in the queue.
+enum Op {
+  InitSchema(Vec<u32>),
+  Call { method: String, handle: u32, args: String },
+  Begin { isolation: Option<String>, explicit: bool },
+  Commit(String),
+  Rollback(String),
+  Execute { sql: String, params: String, rows: bool },
+  Admin(Admin),
+}
+
+/// A promise handed out for a queued call. Settled on the JavaScript thread only.
+struct Deferred(sys::napi_deferred);
+// SAFETY: created, stored and settled only on the JavaScript thread (the state is reached
+// only from sync #[napi] methods); Send is needed because the class may be created by an
+// async factory.
+unsafe impl Send for Deferred {}
+
+struct Queued {
+  op: Op,
+  tx: Option<String>,
+  deferred: Deferred,
+}
+
+struct State {
+  session: SqliteSession,
+  queue: VecDeque<Queued>,
+}
+
+#[napi]
+pub struct NativeSqlite {
+  state: Mutex<State>,
+}
+
+impl NativeSqlite {
+  pub fn new(session: SqliteSession) -> Self {
+    NativeSqlite { state: Mutex::new(State { session, queue: VecDeque::new() }) }
+  }
+}
+
+/// Runs one call; the bool says whether it ended the outermost transaction.
+fn run(s: &mut SqliteSession, op: Op) -> mosta_core::Result<(String, bool)> {
+  Ok(match op {
+    Op::InitSchema(h) => (s.init_schema(&h).map(|_| "null".to_string())?, false),
+    Op::Call { method, handle, args } => (s.call(&method, handle, &args)?, false),
+    Op::Begin { isolation, explicit } => (s.begin(isolation.as_deref(), explicit)?, false),
+    Op::Commit(id) => ("null".to_string(), s.commit(&id)?),
+    Op::Rollback(id) => ("null".to_string(), s.rollback(&id)?),
+    Op::Execute { sql, params, rows } => (s.execute(&sql, &params, rows)?, false),
+    Op::Admin(a) => (s.admin(&a)?, false),
+  })
+}
+
+fn settle(env: &Env, d: Deferred, r: mosta_core::Result<String>) -> Result<()> {
+  // SAFETY: `d` came from napi_create_promise on this thread and is settled exactly once.
+  unsafe {
+    match r {
+      Ok(v) => {
+        let js = String::to_napi_value(env.raw(), v)?;
+        check_status!(sys::napi_resolve_deferred(env.raw(), d.0, js))
+      }
+      Err(e) => {
+        let err = JsError::from(to_napi(e)).into_unknown(*env);
+        check_status!(sys::napi_reject_deferred(env.raw(), d.0, err.raw()))
+      }
+    }
+  }
+}
+
+fn lock(state: &Mutex<State>) -> Result<std::sync::MutexGuard<'_, State>> {
+  state.lock().map_err(|_| napi::Error::new(Status::GenericFailure, mosta_core::Error::internal("sqlite state poisoned by an earlier panic").to_json()))
+}
+
+impl NativeSqlite {
+  /// Runs `op` now when the connection admits it, else queues it behind the open
+  /// transaction and returns a Promise.
+  fn submit<'e>(&self, env: &'e Env, op: Op, tx: Option<String>) -> Result<Either<String, PromiseRaw<'e, String>>> {
+    let mut st = lock(&self.state)?;
+    // Calls inside the open transaction run at once (the transaction waits for them); other
+    // calls keep their order behind anything already queued.
+    let now = matches!(op, Op::Commit(_) | Op::Rollback(_)) || st.session.owns(tx.as_deref()) || (st.queue.is_empty() && st.session.admits(tx.as_deref()));
+    if now {
+      let (out, ended) = napi(run(&mut st.session, op))?;
+      if ended {
+        drain(env, &mut st)?;
+      }
+      return Ok(Either::A(out));
+    }
+    let (mut deferred, mut promise) = (std::ptr::null_mut(), std::ptr::null_mut());
+    // SAFETY: plain Node-API call on the JavaScript thread with valid out-pointers.
+    check_status!(unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
+    st.queue.push_back(Queued { op, tx, deferred: Deferred(deferred) });
+    Ok(Either::B(PromiseRaw::new(env.raw(), promise)))
+  }
+}
+
+/// After a transaction ends, runs queued calls in order until one cannot run yet (it waits
+/// for the transaction that a queued `beginTx` just opened).
+fn drain(env: &Env, st: &mut State) -> Result<()> {
+  while let Some(q) = st.queue.front() {
+    if !st.session.admits(q.tx.as_deref()) {
+      break;
+    }
+    let Some(q) = st.queue.pop_front() else { break };
+    let r = run(&mut st.session, q.op);
+    let ended = matches!(r, Ok((_, true)));
+    settle(env, q.deferred, r.map(|(s, _)| s))?;
+    if ended {
+      continue;
+    }
+  }
+  Ok(())
+}
+
+#[napi]
+impl NativeSqlite {
+  #[napi(getter)]
+  pub fn dialect_type(&self) -> String {
+    "sqlite".to_string()
+  }
+
+  #[napi(getter)]
+  pub fn dates_as_dates(&self) -> bool {
+    false
+  }
+
+  #[napi(catch_unwind)]
+  pub fn compile(&self, schema_json: String) -> Result<u32> {
+    napi(lock(&self.state)?.session.compile(&schema_json))
+  }
+
+  #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
+  pub fn init_schema<'e>(&self, env: &'e Env, handles: Vec<u32>) -> Result<Either<String, PromiseRaw<'e, String>>> {
+    self.submit(env, Op::InitSchema(handles), None)
+  }
+
+  #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
+  pub fn call<'e>(&self, env: &'e Env, method: String, handle: u32, args: String, tx: Option<String>) -> Result<Either<String, PromiseRaw<'e, String>>> {
+    self.submit(env, Op::Call { method, handle, args }, tx)
+  }
+
+  #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
+  pub fn begin_tx<'e>(&self, env: &'e Env, isolation: Option<String>, parent: Option<String>, explicit: bool) -> Result<Either<String, PromiseRaw<'e, String>>> {
+    self.submit(env, Op::Begin { isolation, explicit }, parent)
+  }
+
+  #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
+  pub fn commit_tx<'e>(&self, env: &'e Env, id: String) -> Result<Either<String, PromiseRaw<'e, String>>> {
+    self.submit(env, Op::Commit(id), None)
+  }
+
+  #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
+  pub fn rollback_tx<'e>(&self, env: &'e Env, id: String) -> Result<Either<String, PromiseRaw<'e, String>>> {
+    self.submit(env, Op::Rollback(id), None)
+  }
+
+  #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
+  pub fn execute<'e>(&self, env: &'e Env, sql: String, params: String, rows: bool, tx: Option<String>) -> Result<Either<String, PromiseRaw<'e, String>>> {
+    self.submit(env, Op::Execute { sql, params, rows }, tx)
+  }
+
+  #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
+  pub fn admin<'e>(&self, env: &'e Env, op: String, arg: String, tx: Option<String>) -> Result<Either<String, PromiseRaw<'e, String>>> {
+    let op = napi(Admin::parse(&op, &arg))?;
+    self.submit(env, Op::Admin(op), tx)
+  }
+
+  /// Closes the connection (after the `create-drop` cleanup); queued calls are rejected.
+  #[napi(catch_unwind)]
+  pub fn close(&self, env: Env) -> Result<()> {
+    let mut st = lock(&self.state)?;
+    let r = st.session.close();
+    while let Some(q) = st.queue.pop_front() {
+      settle(&env, q.deferred, Err(mosta_core::Error::new(mosta_core::Code::Closed, "the sqlite dialect was disconnected while this call waited for a transaction")))?;
+    }
+    napi(r)
+  }
+}
