@@ -8,6 +8,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::config::DbConfig;
 use rusqlite::{ffi, Connection};
 
 use super::rows::{Cell, RowSink};
@@ -33,6 +34,11 @@ pub fn open(uri: &str) -> Result<SqliteConn> {
   }
   .map_err(|e| Error::new(Code::Connection, format!("Failed to connect to sqlite ({uri}): {e}")))?;
   conn.set_prepared_statement_cache_capacity(256);
+  // SQLite reads an unknown "double-quoted" name as a string literal; with that off, a
+  // filter or sort key naming no column is an error instead of a constant.
+  for flag in [DbConfig::SQLITE_DBCONFIG_DQS_DML, DbConfig::SQLITE_DBCONFIG_DQS_DDL] {
+    conn.set_db_config(flag, false).map_err(|e| map_err(e, None))?;
+  }
   conn
     .execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
     .map_err(|e| map_err(e, None))?;
@@ -147,31 +153,32 @@ fn code_name(extended: i32) -> String {
 
 /// Maps a SQLite failure onto our codes, keeping SQLite's own code in `db_code`.
 pub fn map_err(e: rusqlite::Error, sql: Option<&str>) -> Error {
-  match &e {
-    rusqlite::Error::SqliteFailure(f, msg) => {
-      let msg = msg.clone().unwrap_or_else(|| e.to_string());
-      let db = code_name(f.extended_code);
-      let (code, field) = match f.extended_code {
-        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => (Code::Unique, constraint_field(&msg)),
-        ffi::SQLITE_CONSTRAINT_NOTNULL => (Code::NotNull, constraint_field(&msg)),
-        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => (Code::ForeignKey, None),
-        c if c & 0xff == ffi::SQLITE_CONSTRAINT => (Code::Constraint, None),
-        _ if msg.starts_with("no such column: ") => (Code::UnknownColumn, msg.strip_prefix("no such column: ").map(str::to_string)),
-        _ if msg.contains("has no column named ") => (Code::UnknownColumn, msg.split("has no column named ").nth(1).map(str::to_string)),
-        _ if msg.starts_with("no such table: ") => (Code::Schema, None),
-        _ => (Code::Database, None),
-      };
-      let mut err = Error::new(code, msg).with_db_code(db);
-      err.field = field;
-      if code == Code::Database {
-        if let Some(sql) = sql {
-          tracing::debug!(target: "mosta::sql", "failed statement: {sql}");
-        }
-      }
-      err
+  let (f, msg) = match &e {
+    rusqlite::Error::SqliteFailure(f, msg) => (f, msg.clone().unwrap_or_else(|| e.to_string())),
+    // Prepare errors carry the offending SQL too; the message alone is enough here.
+    rusqlite::Error::SqlInputError { error, msg, .. } => (error, msg.clone()),
+    other => return Error::new(Code::Database, other.to_string()),
+  };
+  let db = code_name(f.extended_code);
+  let after = |prefix: &str| msg.split(prefix).nth(1).map(|rest| rest.split(" - ").next().unwrap_or(rest).trim().to_string());
+  let (code, field) = match f.extended_code {
+    ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => (Code::Unique, constraint_field(&msg)),
+    ffi::SQLITE_CONSTRAINT_NOTNULL => (Code::NotNull, constraint_field(&msg)),
+    ffi::SQLITE_CONSTRAINT_FOREIGNKEY => (Code::ForeignKey, None),
+    c if c & 0xff == ffi::SQLITE_CONSTRAINT => (Code::Constraint, None),
+    _ if msg.starts_with("no such column: ") => (Code::UnknownColumn, after("no such column: ")),
+    _ if msg.contains("has no column named ") => (Code::UnknownColumn, after("has no column named ")),
+    _ if msg.starts_with("no such table: ") => (Code::Schema, None),
+    _ => (Code::Database, None),
+  };
+  if code == Code::Database {
+    if let Some(sql) = sql {
+      tracing::debug!(target: "mosta::sql", "failed statement: {sql}");
     }
-    other => Error::new(Code::Database, other.to_string()),
   }
+  let mut err = Error::new(code, msg).with_db_code(db);
+  err.field = field;
+  err
 }
 
 fn closed() -> Error {

@@ -1,0 +1,511 @@
+// The behavioural suite of every IDialect method, run once per backend on a fresh database.
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import plug from '../index.js'
+import { forEachBackend, rejectsWith } from './helpers.mjs'
+import { Category, Tag, Manual, Product, Dog, Cat, ALL } from './fixtures.mjs'
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+
+/** Dates come back as ISO strings on SQLite and as Date objects on PostgreSQL/MySQL. */
+const asTime = (v) => (v instanceof Date ? v.getTime() : Date.parse(v))
+const ids = (rows) => rows.map((r) => r.id).sort()
+const names = (rows) => rows.map((r) => r.name)
+
+await forEachBackend('dialect', (b) => {
+  let d
+  const sqlite = b.name === 'sqlite'
+  const ph = (i) => (b.name === 'postgres' ? `$${i}` : '?')
+
+  before(async () => {
+    const cfg = await b.fresh('dialect')
+    d = await plug.openIsolatedDialect({ ...cfg, schemaStrategy: 'create' }, ALL)
+  })
+  after(async () => d && d.disconnect())
+
+  async function reset() {
+    for (const s of [Product, Category, Tag, Manual, Dog]) await d.deleteMany(s, {})
+    await d.executeRun(`DELETE FROM ${b.name === 'mariadb' ? '`products`' : '"products"'}`)
+  }
+
+  async function seed() {
+    await reset()
+    const tools = await d.create(Category, { name: 'tools', rank: 1 })
+    const toys = await d.create(Category, { name: 'toys', rank: 2 })
+    const red = await d.create(Tag, { label: 'red' })
+    const blue = await d.create(Tag, { label: 'blue' })
+    const rows = [
+      { name: 'Hammer', sku: 'H1', price: 10, stock: 5, category: tools.id, tags: ['steel'], labels: [red.id] },
+      { name: 'hatchet', sku: 'H2', price: 25.5, category: tools.id, active: false, labels: [red.id, blue.id] },
+      { name: 'Yoyo', sku: 'Y1', price: 3, stock: 100, category: toys.id, meta: { color: 'red' } },
+      { name: 'Kite', price: 12, category: toys.id },
+      { name: 'Widget', sku: 'W1', price: 7 },
+    ]
+    const created = []
+    for (const r of rows) created.push(await d.create(Product, r))
+    return { tools, toys, red, blue, products: created }
+  }
+
+  describe('create and read', () => {
+    it('create fills ids, defaults, timestamps and to-many keys, and reads back every type', async () => {
+      await reset()
+      const p = await d.create(Product, {
+        name: 'Drill',
+        price: 99.5,
+        tags: ['a', 'b'],
+        meta: { volts: 18, kit: [1, 2] },
+        releasedAt: '2024-01-02T03:04:05.000Z',
+        body: 'long text',
+      })
+      assert.match(p.id, UUID_V4)
+      assert.equal(Object.keys(p)[0], 'id')
+      assert.equal(p.name, 'Drill')
+      assert.equal(p.price, 99.5)
+      assert.equal(p.stock, 0)
+      assert.equal(p.active, true)
+      assert.deepEqual(p.tags, ['a', 'b'])
+      assert.deepEqual(p.meta, { volts: 18, kit: [1, 2] })
+      assert.equal(asTime(p.releasedAt), Date.parse('2024-01-02T03:04:05.000Z'))
+      if (!sqlite) assert.ok(p.releasedAt instanceof Date, 'dates are Date objects on server backends')
+      else assert.equal(p.releasedAt, '2024-01-02T03:04:05.000Z')
+      assert.equal(p.body, 'long text')
+      assert.deepEqual(p.labels, [])
+      assert.equal(p.deletedAt, null)
+      assert.ok(Math.abs(asTime(p.createdAt) - Date.now()) < 60_000, 'createdAt is now')
+      assert.equal(asTime(p.createdAt), asTime(p.updatedAt))
+      const again = await d.findById(Product, p.id)
+      assert.deepEqual(again, p)
+    })
+
+    it('keeps a caller-supplied id and stores booleans as booleans', async () => {
+      const p = await d.create(Product, { id: 'custom-1', name: 'X', price: 1, active: false })
+      assert.equal(p.id, 'custom-1')
+      assert.equal(p.active, false)
+      assert.equal((await d.findById(Product, 'custom-1')).active, false)
+    })
+
+    it('findById returns null for a missing or empty id', async () => {
+      assert.equal(await d.findById(Product, 'nope'), null)
+      assert.equal(await d.findById(Product, null), null)
+      assert.equal(await d.findById(Product, ''), null)
+    })
+
+    it('findOne honours its filter and sort', async () => {
+      await seed()
+      const first = await d.findOne(Product, { price: { $gt: 5 } }, { sort: { price: 'desc' } })
+      assert.equal(first.name, 'hatchet')
+      assert.equal(await d.findOne(Product, { name: 'none' }), null)
+    })
+  })
+
+  describe('filters', () => {
+    before(seed)
+
+    const cases = [
+      ['equality', { name: 'Yoyo' }, ['Yoyo']],
+      ['$eq', { price: { $eq: 12 } }, ['Kite']],
+      ['$ne never matches NULL', { sku: { $ne: 'H1' } }, ['hatchet', 'Widget', 'Yoyo']],
+      ['$gt/$lte', { price: { $gt: 7, $lte: 12 } }, ['Hammer', 'Kite']],
+      ['$gte/$lt', { price: { $gte: 7, $lt: 10 } }, ['Widget']],
+      ['$in', { sku: { $in: ['H1', 'Y1', 'zz'] } }, ['Hammer', 'Yoyo']],
+      ['$in [] matches nothing', { sku: { $in: [] } }, []],
+      ['$nin', { sku: { $nin: ['H1', 'H2'] } }, ['Widget', 'Yoyo']],
+      ['$nin [] adds nothing', { price: { $nin: [] } }, ['Hammer', 'hatchet', 'Kite', 'Widget', 'Yoyo']],
+      ['null means IS NULL', { sku: null }, ['Kite']],
+      ['$eq null', { sku: { $eq: null } }, ['Kite']],
+      ['$ne null', { meta: { $ne: null } }, ['Yoyo']],
+      ['$exists false', { sku: { $exists: false } }, ['Kite']],
+      ['$exists true', { meta: { $exists: true } }, ['Yoyo']],
+      ['$regex anchored', { name: { $regex: '^Ha' } }, ['Hammer', 'hatchet'].filter((n) => b.name !== 'postgres' || n === 'Hammer')],
+      ['$regex with i flag', { name: { $regex: '^ha', $regexFlags: 'i' } }, ['Hammer', 'hatchet']],
+      ['$regex dot and end anchor', { name: { $regex: 'K.te$' } }, ['Kite']],
+      ['RegExp object', { name: /^yo/i }, ['Yoyo']],
+      ['$or', { $or: [{ name: 'Kite' }, { price: { $lt: 4 } }] }, ['Kite', 'Yoyo']],
+      ['$and', { $and: [{ price: { $gt: 5 } }, { price: { $lt: 11 } }] }, ['Hammer', 'Widget']],
+      ['boolean', { active: false }, ['hatchet']],
+      ['relation name means its column', { category: { $ne: null }, price: { $lt: 11 } }, ['Hammer', 'Yoyo']],
+      ['plain object without operators is ignored', { meta: { color: 'red' }, price: { $lt: 4 } }, ['Yoyo']],
+    ]
+    for (const [title, filter, expected] of cases) {
+      it(title, async () => {
+        const rows = await d.find(Product, filter)
+        assert.deepEqual(names(rows).sort(), [...expected].sort())
+      })
+    }
+
+    it('malformed filters are E_INVALID_FILTER naming the field', async () => {
+      await rejectsWith(d.find(Product, { price: { $bogus: 1 } }), 'E_INVALID_FILTER', { field: 'price' })
+      await rejectsWith(d.find(Product, { price: { $in: 5 } }), 'E_INVALID_FILTER', { field: 'price' })
+      await rejectsWith(d.find(Product, { $or: { name: 'x' } }), 'E_INVALID_FILTER')
+      await rejectsWith(d.find(Product, { $where: 'x' }), 'E_INVALID_FILTER')
+      await rejectsWith(d.find(Product, { name: { $regex: 5 } }), 'E_INVALID_FILTER', { field: 'name' })
+      await rejectsWith(d.find(Product, { labels: 'x' }), 'E_INVALID_FILTER', { field: 'labels' })
+      await rejectsWith(d.count(Product, { price: { $gt: {} } }), 'E_INVALID_FILTER')
+    })
+
+    it('identifiers cannot change the statement', async () => {
+      const before = await d.count(Product, {})
+      const evil = b.name === 'mariadb' ? 'name` = `name` OR 1=1 -- ' : 'name" = "name" OR 1=1 -- '
+      await rejectsWith(d.find(Product, { [evil]: 'x' }), 'E_UNKNOWN_COLUMN')
+      await rejectsWith(d.find(Product, {}, { sort: { [evil]: 1 } }), 'E_UNKNOWN_COLUMN')
+      assert.equal(await d.count(Product, {}), before)
+      const rows = await d.find(Product, { name: "x' OR '1'='1" })
+      assert.equal(rows.length, 0)
+    })
+  })
+
+  describe('query options', () => {
+    before(seed)
+
+    it('sorts with 1/-1 and asc/desc', async () => {
+      assert.deepEqual(names(await d.find(Product, {}, { sort: { price: 1 } })), ['Yoyo', 'Widget', 'Hammer', 'Kite', 'hatchet'])
+      assert.deepEqual(names(await d.find(Product, {}, { sort: { price: -1 } })), ['hatchet', 'Kite', 'Hammer', 'Widget', 'Yoyo'])
+      assert.deepEqual(names(await d.find(Product, {}, { sort: { price: 'desc' } })), ['hatchet', 'Kite', 'Hammer', 'Widget', 'Yoyo'])
+      assert.deepEqual(names(await d.find(Product, {}, { sort: { price: 'asc' } })), ['Yoyo', 'Widget', 'Hammer', 'Kite', 'hatchet'])
+    })
+
+    it('limit, skip, and skip without limit', async () => {
+      assert.deepEqual(names(await d.find(Product, {}, { sort: { price: 1 }, limit: 2 })), ['Yoyo', 'Widget'])
+      assert.deepEqual(names(await d.find(Product, {}, { sort: { price: 1 }, limit: 2, skip: 1 })), ['Widget', 'Hammer'])
+      assert.deepEqual(names(await d.find(Product, {}, { sort: { price: 1 }, skip: 3 })), ['Kite', 'hatchet'])
+      assert.equal((await d.find(Product, {}, { limit: 0 })).length, 5, 'limit 0 means no limit')
+    })
+
+    it('select returns id, the fields and to-many keys; exclude removes columns', async () => {
+      const [row] = await d.find(Product, { name: 'Yoyo' }, { select: ['name', 'category'] })
+      assert.deepEqual(Object.keys(row).sort(), ['category', 'id', 'labels', 'name'])
+      const [ex] = await d.find(Product, { name: 'Yoyo' }, { exclude: ['meta', 'body', 'category', 'manual'] })
+      assert.ok(!('meta' in ex) && !('body' in ex) && !('category' in ex) && !('manualId' in ex))
+      assert.equal(ex.price, 3)
+    })
+
+    it('bad options are E_INVALID_FILTER', async () => {
+      await rejectsWith(d.find(Product, {}, { limit: -1 }), 'E_INVALID_FILTER', { field: 'limit' })
+      await rejectsWith(d.find(Product, {}, { limit: '5; DROP TABLE products' }), 'E_INVALID_FILTER', { field: 'limit' })
+      await rejectsWith(d.find(Product, {}, { sort: { price: 'sideways' } }), 'E_INVALID_FILTER', { field: 'price' })
+    })
+  })
+
+  describe('writes', () => {
+    it('update changes fields, refreshes updatedAt and returns the row; missing rows give null', async () => {
+      const { products } = await seed()
+      const p = products[0]
+      await new Promise((r) => setTimeout(r, sqlite || b.name === 'postgres' ? 5 : 1100))
+      const u = await d.update(Product, p.id, { price: 11, meta: { v: 2 }, active: false })
+      assert.equal(u.price, 11)
+      assert.deepEqual(u.meta, { v: 2 })
+      assert.equal(u.active, false)
+      assert.equal(u.name, 'Hammer')
+      assert.ok(asTime(u.updatedAt) > asTime(p.updatedAt), 'updatedAt moved')
+      assert.equal(asTime(u.createdAt), asTime(p.createdAt))
+      assert.equal(await d.update(Product, 'missing', { price: 1 }), null)
+    })
+
+    it('updateMany returns the number of rows matched', async () => {
+      await seed()
+      assert.equal(await d.updateMany(Product, { price: { $lt: 11 } }, { stock: 42 }), 3)
+      assert.equal(await d.count(Product, { stock: 42 }), 3)
+    })
+
+    it('soft delete hides rows unless includeDeleted; delete twice is true again', async () => {
+      const { products } = await seed()
+      const kite = products[3]
+      assert.equal(await d.delete(Product, kite.id), true)
+      assert.equal(await d.findById(Product, kite.id), null)
+      const hidden = await d.findById(Product, kite.id, { includeDeleted: true })
+      assert.equal(hidden.name, 'Kite')
+      assert.ok(hidden.deletedAt)
+      assert.equal(await d.count(Product, {}), 4)
+      assert.equal(await d.count(Product, {}, { includeDeleted: true }), 5)
+      assert.equal(await d.delete(Product, kite.id), true)
+      assert.equal(await d.update(Product, kite.id, { price: 1 }), null, 'a soft-deleted row is not updated')
+      assert.equal(await d.deleteMany(Product, { price: { $lt: 11 } }), 3)
+      assert.equal(await d.deleteMany(Product, { price: { $lt: 11 } }), 0)
+    })
+
+    it('hard delete reports whether a row went, and deleteMany counts', async () => {
+      await seed()
+      const c = await d.create(Category, { name: 'spare' })
+      assert.equal(await d.delete(Category, c.id), true)
+      assert.equal(await d.delete(Category, c.id), false)
+      await d.create(Category, { name: 'a1' })
+      await d.create(Category, { name: 'a2' })
+      assert.equal(await d.deleteMany(Category, { name: { $regex: '^a' } }), 2)
+    })
+
+    it('upsert updates the match or creates without merging the filter', async () => {
+      await seed()
+      const u = await d.upsert(Product, { sku: 'Y1' }, { stock: 1 })
+      assert.equal(u.name, 'Yoyo')
+      assert.equal(u.stock, 1)
+      const c = await d.upsert(Category, { name: 'new' }, { name: 'created', rank: 9 })
+      assert.equal(c.name, 'created')
+      assert.equal(c.rank, 9)
+    })
+
+    it('increment adds to numbers and creates a missing id', async () => {
+      const { products } = await seed()
+      const h = await d.increment(Product, products[0].id, 'stock', 3)
+      assert.equal(h.stock, 8)
+      const k = await d.increment(Product, products[3].id, 'stock', -2)
+      assert.equal(k.stock, -2)
+      const made = await d.increment(Category, 'cat-x', 'rank', 5).catch((e) => e)
+      assert.equal(made.code, 'E_NOT_NULL', 'a created row still needs its required fields')
+      await rejectsWith(d.increment(Product, products[0].id, 'stock', 'x'), 'E_INVALID_ARGUMENT')
+    })
+
+    it('addToSet and pull on an array field and on a many-to-many relation', async () => {
+      const { products, blue } = await seed()
+      const h = products[0]
+      assert.deepEqual((await d.addToSet(Product, h.id, 'tags', 'wood')).tags, ['steel', 'wood'])
+      assert.deepEqual((await d.addToSet(Product, h.id, 'tags', 'wood')).tags, ['steel', 'wood'])
+      assert.deepEqual((await d.pull(Product, h.id, 'tags', 'steel')).tags, ['wood'])
+      await d.addToSet(Product, h.id, 'labels', blue.id)
+      await d.addToSet(Product, h.id, 'labels', blue.id)
+      let full = await d.findByIdWithRelations(Product, h.id, ['labels'])
+      assert.deepEqual(full.labels.map((l) => l.label).sort(), ['blue', 'red'])
+      await d.pull(Product, h.id, 'labels', blue.id)
+      full = await d.findByIdWithRelations(Product, h.id, ['labels'])
+      assert.deepEqual(full.labels.map((l) => l.label), ['red'])
+      assert.equal(await d.addToSet(Product, 'missing', 'tags', 'x'), null)
+    })
+
+    it('update rewrites a many-to-many list', async () => {
+      const { products, red, blue } = await seed()
+      await d.update(Product, products[1].id, { labels: [blue.id] })
+      const p = await d.findByIdWithRelations(Product, products[1].id, ['labels'])
+      assert.deepEqual(p.labels.map((l) => l.id), [blue.id])
+      await d.update(Product, products[1].id, { labels: `${red.id}, ${blue.id}` })
+      const q = await d.findByIdWithRelations(Product, products[1].id, ['labels'])
+      assert.deepEqual(q.labels.map((l) => l.id).sort(), [red.id, blue.id].sort())
+    })
+  })
+
+  describe('aggregates', () => {
+    before(seed)
+
+    it('count, distinct', async () => {
+      assert.equal(await d.count(Product, { price: { $gt: 5 } }), 4)
+      assert.equal(typeof (await d.count(Product)), 'number')
+      const cats = await d.distinct(Product, 'category', { price: { $lt: 100 } })
+      assert.equal(cats.length, 3, 'two categories and NULL')
+      assert.ok(cats.includes(null))
+      assert.deepEqual((await d.distinct(Product, 'active')).sort(), [false, true])
+    })
+
+    it('aggregate $match/$group/$sort/$limit with numeric results on every backend', async () => {
+      const rows = await d.aggregate(Product, [
+        { $match: { category: { $ne: null } } },
+        { $group: { _by: 'category', n: { $sum: 1 }, total: { $sum: '$price' }, c: { $count: true }, top: { $max: 'price' }, avg: { $avg: 'price' } } },
+        { $sort: { total: -1 } },
+        { $limit: 5 },
+      ])
+      assert.equal(rows.length, 2)
+      const [tools, toys] = rows
+      assert.equal(tools.n, 2)
+      assert.equal(tools.c, 2)
+      assert.equal(tools.total, 35.5)
+      assert.equal(tools.top, 25.5)
+      assert.equal(toys.n, 2)
+      assert.equal(toys.avg, 7.5)
+      const all = await d.aggregate(Product, [{ $group: { _by: null, count: { $count: true } } }])
+      assert.deepEqual(all, [{ _group: null, count: 5 }])
+      await rejectsWith(d.aggregate(Product, [{ $project: { a: 1 } }]), 'E_INVALID_FILTER')
+    })
+
+    it('search matches string fields, case-insensitively for ASCII on SQLite', async () => {
+      const rows = await d.search(Product, 'ha', ['name'])
+      assert.deepEqual(names(rows).sort(), sqlite || b.name === 'mariadb' ? ['Hammer', 'hatchet'] : ['hatchet'])
+      const all = await d.search(Product, 'o', undefined, { sort: { name: 1 } })
+      assert.deepEqual(names(all), ['Yoyo'])
+      const Numbers = { name: 'Numbers', collection: 'numbers', fields: { n: { type: 'number' } } }
+      await rejectsWith(d.search(Numbers, 'x'), 'E_INVALID_ARGUMENT')
+    })
+  })
+
+  describe('relations', () => {
+    let data
+    before(async () => {
+      data = await seed()
+    })
+
+    it('many-to-one, one-to-many and many-to-many are populated on request', async () => {
+      const rows = await d.findWithRelations(Product, { sku: { $in: ['H1', 'H2'] } }, ['category', 'labels'], { sort: { sku: 1 } })
+      assert.deepEqual(rows[0].category, { id: data.tools.id, name: 'tools', rank: 1 })
+      assert.deepEqual(rows[0].labels.map((l) => l.label), ['red'])
+      assert.deepEqual(rows[1].labels.map((l) => l.label).sort(), ['blue', 'red'])
+      const cat = await d.findByIdWithRelations(Category, data.toys.id, ['products'])
+      assert.deepEqual(cat.products.map((p) => p.name).sort(), ['Kite', 'Yoyo'])
+      assert.equal(await d.findByIdWithRelations(Category, 'missing', ['products']), null)
+      const plain = await d.findById(Product, data.products[0].id)
+      assert.equal(plain.category, data.tools.id, 'lazy relations stay ids')
+    })
+
+    it('eager one-to-one relations are populated by findById through their join column', async () => {
+      const m = await d.create(Manual, { title: 'How to hammer' })
+      const p = await d.create(Product, { name: 'Mallet', price: 1, manual: m.id })
+      assert.equal(p.manualId, m.id)
+      assert.deepEqual(p.manual, { id: m.id, title: 'How to hammer' })
+      await rejectsWith(d.create(Product, { name: 'Mallet2', price: 1, manual: m.id }), 'E_UNIQUE', { field: 'manualId' })
+    })
+
+    it('soft-deleted targets drop out of populated lists', async () => {
+      await d.delete(Product, data.products[2].id)
+      const cat = await d.findByIdWithRelations(Category, data.toys.id, ['products'])
+      assert.deepEqual(cat.products.map((p) => p.name), ['Kite'])
+    })
+  })
+
+  describe('discriminators', () => {
+    it('share one table and see only their own rows', async () => {
+      await d.deleteMany(Dog, {})
+      await d.deleteMany(Cat, {})
+      await d.create(Dog, { name: 'Rex', good: true })
+      await d.create(Cat, { name: 'Tom', _type: 'dog' })
+      assert.deepEqual(names(await d.find(Dog, {})), ['Rex'])
+      assert.deepEqual(names(await d.find(Cat, {})), ['Tom'])
+      assert.equal((await d.find(Cat, {}))[0]._type, 'cat', 'the schema value wins over the caller')
+      assert.equal(await d.count(Dog, { _type: 'cat' }), 1, 'a filter on the discriminator is overridden')
+    })
+  })
+
+  describe('transactions', () => {
+    it('commit, rollback on throw, nested savepoints', async () => {
+      await d.deleteMany(Tag, {})
+      await d.$transaction(async (tx) => {
+        await tx.create(Tag, { label: 'kept' })
+      })
+      await assert.rejects(
+        d.$transaction(async (tx) => {
+          await tx.create(Tag, { label: 'lost' })
+          throw new Error('boom')
+        }),
+        /boom/,
+      )
+      await d.$transaction(async (tx) => {
+        await tx.create(Tag, { label: 'outer' })
+        await assert.rejects(
+          tx.$transaction(async (inner) => {
+            await inner.create(Tag, { label: 'inner-lost' })
+            throw new Error('inner')
+          }),
+          /inner/,
+        )
+        await tx.$transaction(async (inner) => {
+          await inner.create(Tag, { label: 'inner-kept' })
+        })
+      })
+      assert.deepEqual((await d.find(Tag, {}, { sort: { label: 1 } })).map((t) => t.label), ['inner-kept', 'kept', 'outer'])
+    })
+
+    it('20 concurrent transactions leave exactly the committed rows', async () => {
+      await d.deleteMany(Tag, {})
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          d.$transaction(async (tx) => {
+            await tx.create(Tag, { label: `t${i}-a` })
+            await new Promise((r) => setTimeout(r, (i * 7) % 13))
+            await tx.create(Tag, { label: `t${i}-b` })
+            if (i % 3 === 0) throw new Error(`fail ${i}`)
+          }),
+        ),
+      )
+      const committed = results.map((r, i) => [r, i]).filter(([r]) => r.status === 'fulfilled').map(([, i]) => i)
+      assert.equal(committed.length, 13)
+      const labels = (await d.find(Tag, {})).map((t) => t.label).sort()
+      assert.deepEqual(labels, committed.flatMap((i) => [`t${i}-a`, `t${i}-b`]).sort())
+    })
+
+    it('calls outside a running transaction are not captured by it', async () => {
+      await d.deleteMany(Tag, {})
+      let release
+      const gate = new Promise((r) => (release = r))
+      const tx = d.$transaction(async (t) => {
+        await t.create(Tag, { label: 'in' })
+        await gate
+        throw new Error('rollback')
+      })
+      await new Promise((r) => setTimeout(r, 20))
+      const outside = d.create(Tag, { label: 'out' })
+      release()
+      await assert.rejects(tx, /rollback/)
+      await outside
+      assert.deepEqual((await d.find(Tag, {})).map((t) => t.label), ['out'])
+    })
+
+    it('explicit beginTx/commitTx/rollbackTx and LIFO checks', async () => {
+      await d.deleteMany(Tag, {})
+      const t1 = await d.beginTx()
+      assert.match(t1.id, /^tx-[0-9a-z]+-[0-9a-z]{6}$/)
+      assert.equal(t1.depth, 1)
+      await d.create(Tag, { label: 'explicit' })
+      const t2 = await d.beginTx()
+      assert.equal(t2.depth, 2)
+      assert.match(t2.savepointName, /^mosta_sp_2_/)
+      await d.create(Tag, { label: 'nested' })
+      await rejectsWith(d.commitTx(t1), 'E_TRANSACTION')
+      await d.rollbackTx(t2)
+      await d.commitTx(t1)
+      assert.deepEqual((await d.find(Tag, {})).map((t) => t.label), ['explicit'])
+      const t3 = await d.beginTx({ isolation: 'SERIALIZABLE' })
+      await d.create(Tag, { label: 'gone' })
+      await d.rollbackTx(t3)
+      assert.equal(await d.count(Tag, { label: 'gone' }), 0)
+      await rejectsWith(d.beginTx({ isolation: 'SOMETIMES' }), 'E_INVALID_ARGUMENT', { field: 'isolation' })
+    })
+
+    it('isolation levels are accepted', async () => {
+      for (const isolation of ['READ COMMITTED', 'REPEATABLE READ', 'SERIALIZABLE']) {
+        const n = await d.$transaction(async (tx) => tx.count(Tag, {}), { isolation })
+        assert.equal(typeof n, 'number')
+      }
+    })
+  })
+
+  describe('errors and atomicity', () => {
+    it('constraint violations carry codes, the field and the server code', async () => {
+      await seed()
+      await rejectsWith(d.create(Product, { name: 'dup', sku: 'H1', price: 1 }), 'E_UNIQUE', { field: 'sku', dbCode: /./ })
+      await rejectsWith(d.create(Product, { sku: 'nn', price: 1 }), 'E_NOT_NULL', { field: 'name' })
+      await rejectsWith(d.create(Product, { name: 'fk', price: 1, category: 'no-such-category' }), 'E_FOREIGN_KEY')
+      await rejectsWith(d.create(Product, 'not an object'), 'E_INVALID_ARGUMENT', { field: 'data' })
+      await rejectsWith(d.create({ name: 'Ghost', collection: 'ghosts', fields: {} }, { a: 1 }), 'E_SCHEMA')
+      await rejectsWith(d.find({ collection: 'x' }, {}), 'E_SCHEMA')
+    })
+
+    it('a failed many-to-many write leaves no partial row', async () => {
+      await seed()
+      const before = await d.count(Product, {}, { includeDeleted: true })
+      const q = (n) => (b.name === 'mariadb' ? `\`${n}\`` : `"${n}"`)
+      await d.executeRun(`DROP TABLE ${q('product_tags')}`)
+      const err = await d.create(Product, { name: 'Half', price: 1, labels: ['x'] }).catch((e) => e)
+      assert.ok(err instanceof Error)
+      assert.equal(await d.count(Product, {}, { includeDeleted: true }), before)
+      await d.initSchema(ALL)
+    })
+
+    it('raw SQL: executeQuery and executeRun', async () => {
+      await seed()
+      const rows = await d.executeQuery(`SELECT name FROM ${b.name === 'mariadb' ? '`products`' : '"products"'} WHERE price > ${ph(1)} ORDER BY price`, [20])
+      assert.deepEqual(rows, [{ name: 'hatchet' }])
+      const r = await d.executeRun(`UPDATE ${b.name === 'mariadb' ? '`products`' : '"products"'} SET stock = ${ph(1)} WHERE price < ${ph(2)}`, [1, 5])
+      assert.deepEqual(r, { changes: 1 })
+    })
+  })
+
+  describe('maintenance', () => {
+    it('truncate, drop and testConnection', async () => {
+      await seed()
+      assert.equal(await d.testConnection(), true)
+      await d.truncateTable('tags')
+      assert.equal(await d.count(Tag, {}), 0)
+      const emptied = await d.truncateAll([Tag, Product])
+      assert.deepEqual(emptied, ['product_tags', 'tags', 'products'])
+      const dropped = await d.dropSchema([Dog])
+      assert.deepEqual(dropped, ['animals'])
+      await rejectsWith(d.find(Dog, {}), 'E_SCHEMA')
+      await d.initSchema(ALL)
+      assert.equal(await d.count(Dog, {}), 0)
+    })
+  })
+})
