@@ -19,26 +19,32 @@ async function open(source, kind) {
 }
 
 // Schemas registered after a dialect was created are initialised on the next get (§10.5).
-const initialised = new WeakMap()
+// initSchema replaces the dialect's schema list, so it always receives every registered one.
+const initState = new WeakMap()
 
 function ensureSchemas(d) {
-  if (!(d instanceof Dialect)) return d
-  let state = initialised.get(d)
-  if (!state) initialised.set(d, (state = { names: new Set(), pending: null }))
-  const all = registry.getAllSchemas()
-  if (all.every((s) => state.names.has(s.name))) return state.pending ? state.pending.then(() => d) : d
-  const run = (state.pending || Promise.resolve()).then(async () => {
-    const now = registry.getAllSchemas()
-    if (now.every((s) => state.names.has(s.name))) return
-    // initSchema replaces the dialect's list: always pass every registered schema.
-    await d.initSchema(now)
-    for (const s of now) state.names.add(s.name)
+  if (!(d instanceof Dialect)) return d // an injected double: left alone
+  let st = initState.get(d)
+  if (!st) initState.set(d, (st = { names: new Set(), running: null }))
+  const upToDate = () => registry.getAllSchemas().every((s) => st.names.has(s.name))
+  if (!st.running && upToDate()) return d
+  const run = (st.running || Promise.resolve()).then(async () => {
+    if (upToDate()) return
+    const all = registry.getAllSchemas()
+    await d.initSchema(all)
+    for (const s of all) st.names.add(s.name)
   })
-  state.pending = run.finally(() => {
-    if (state.pending === guarded) state.pending = null
-  })
-  const guarded = state.pending
-  return run.then(() => d)
+  st.running = run
+  const done = () => {
+    if (st.running === run) st.running = null
+  }
+  return run.then(
+    () => (done(), d),
+    (e) => {
+      done()
+      throw e
+    },
+  )
 }
 
 // ------------------------------------------------------------ business dialect
