@@ -7,10 +7,13 @@ const registry = require('./lib/registry')
 const { BaseRepository, resolveLookup, findMatchingUniqueIndex, extractRelId } = require('./lib/repository')
 const { normalizeDoc, normalizeDocs } = require('./lib/normalize')
 const { MostaError, OrmIntrospectionError } = require('./lib/errors')
+const { ensureApiKey, clearCachedApiKey } = require('./lib/auth')
 
 module.exports = {
   ...plug,
   ...registry,
+  ensureApiKey,
+  clearCachedApiKey,
   BaseRepository,
   normalizeDoc,
   normalizeDocs,

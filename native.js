@@ -837,5 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeAsync = nativeBinding.NativeAsync
 module.exports.NativeSqlite = nativeBinding.NativeSqlite
+module.exports.clearCachedApiKey = nativeBinding.clearCachedApiKey
 module.exports.dataMode = nativeBinding.dataMode
+module.exports.ensureApiKey = nativeBinding.ensureApiKey
 module.exports.openDialect = nativeBinding.openDialect

@@ -126,9 +126,9 @@ export async function withEnv(vars, fn) {
   }
 }
 
-/** Every variable the package reads, cleared, so a test starts from a known environment. */
-export const CLEAN_ENV = Object.fromEntries(
-  Object.keys(process.env)
-    .filter((k) => /(^|_)(MOSTA_|DB_|SGBD_URI)/.test(k))
-    .map((k) => [k, undefined]),
-)
+/** Clears every variable the package reads, so a test starts from a known environment. */
+export function clearPackageEnv() {
+  for (const k of Object.keys(process.env)) {
+    if (/(^|_)(MOSTA_|DB_|SGBD_URI)/.test(k)) delete process.env[k]
+  }
+}

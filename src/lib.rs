@@ -1,6 +1,7 @@
 //! The napi binding of `@mostajs/data-plug`: argument conversion, error mapping and handing
 //! work to `mosta-core`. No SQL, HTTP or environment logic lives here.
 
+mod auth;
 mod errors;
 mod open;
 mod remote;

@@ -58,7 +58,7 @@ export async function startNetServer(o = {}) {
   const hits = new Map() // ip -> { windowStart, count }
   const devices = new Map() // device_code -> state
   const requests = []
-  const faults = { stallMs: 0, failNext: [] }
+  const faults = { stallMs: 0, failNext: [], tokenErrors: [] }
 
   const schemaFor = (col) => {
     const s = byCollection.get(col) || byName.get(col)
@@ -180,6 +180,9 @@ export async function startNetServer(o = {}) {
     const d = devices.get(body.device_code)
     if (!d || d.client_id !== body.client_id) return [400, { error: 'invalid_grant' }]
     d.polls++
+    const forced = faults.tokenErrors.shift()
+    if (forced === 'slow_down') d.interval += 5
+    if (forced) return [400, { error: forced }]
     if (Date.now() > d.expiresAt) return [400, { error: 'expired_token' }]
     const now = Date.now()
     const tooFast = d.lastPoll && now - d.lastPoll < d.interval * 1000 * (o.pollTolerance ?? 0.8)
@@ -261,7 +264,7 @@ export async function startNetServer(o = {}) {
     const method = req.method
     const path = url.pathname
     const raw = await readBody(req)
-    requests.push({ method, path, query: url.search, headers: { ...req.headers }, body: raw })
+    requests.push({ at: Date.now(), method, path, query: url.search, headers: { ...req.headers }, body: raw })
     const send = (status, body) => {
       const text = body === undefined ? '' : JSON.stringify(body)
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'keep-alive', 'keep-alive': 'timeout=72' })
@@ -342,6 +345,8 @@ export async function startNetServer(o = {}) {
     /** The next requests answer these statuses, one each. */
     failNext: (...statuses) => faults.failNext.push(...statuses),
     expireDevices: () => devices.forEach((d) => (d.expiresAt = 0)),
+    /** The next device-token polls answer these RFC 8628 errors, one each. */
+    tokenErrors: (...codes) => faults.tokenErrors.push(...codes),
     async close() {
       server.closeAllConnections()
       await new Promise((r) => server.close(r))

@@ -602,10 +602,10 @@ mod tests {
     assert_eq!(a.flow_url, Some(Ok("http://issuer".into())));
     let a = AuthConfig::from_env(&env(&[("MOSTA_NET_URL", "http://data/"), ("HOME", "/home/u")])).unwrap();
     assert_eq!(a.flow_url, Some(Ok("http://data".into())));
-    let a = AuthConfig::from_env(&env(&[("MOSTA_NET_URL", "nope")])).unwrap();
-    assert_eq!(a.flow_url.unwrap().unwrap_err().field.as_deref(), Some("MOSTA_NET_URL"));
     assert_eq!((a.client_id.as_str(), a.host.as_str(), a.poll_scale), (DEFAULT_CLIENT_ID, DEFAULT_AUTH_HOST, 1.0));
     assert_eq!(a.config_home, Some(std::path::PathBuf::from("/home/u/.config")));
+    let a = AuthConfig::from_env(&env(&[("MOSTA_NET_URL", "nope")])).unwrap();
+    assert_eq!(a.flow_url.unwrap().unwrap_err().field.as_deref(), Some("MOSTA_NET_URL"));
     let a = AuthConfig::from_env(&env(&[("XDG_CONFIG_HOME", "/x"), ("HOME", "/home/u"), ("MOSTA_CLIENT_ID", "cli"), ("MOSTA_HOST", "acme")])).unwrap();
     assert_eq!((a.flow_url, a.config_home, a.client_id.as_str(), a.host.as_str()), (None, Some("/x".into()), "cli", "acme"));
     assert!(AuthConfig::from_env(&env(&[("MOSTA_AUTH_POLL_SCALE", "0")])).is_err());

@@ -2,9 +2,11 @@
 //! SQL and NET dialects, the device flow and the token cache. No Node-API here: the binding
 //! crate converts arguments and errors and hands work to this crate.
 
+pub mod auth;
 pub mod dialect;
 pub mod env;
 pub mod error;
+pub mod net;
 pub mod schema;
 pub mod sql;
 pub mod tls;

@@ -11,6 +11,7 @@ pub mod postgres;
 pub mod request;
 pub mod rows;
 pub mod sqlite;
+pub mod sqlx_pool;
 pub mod tx;
 
 use std::future::Future;

@@ -1,0 +1,26 @@
+// Our package, used through its public API exactly as an application uses it.
+
+import { createRequire } from 'node:module'
+import { Items, Writes, FIND50, FIND10K, COUNT, AGGREGATE } from '../workloads.mjs'
+
+const require = createRequire(import.meta.url)
+
+export async function openOurs(options) {
+  const plug = require('../../index.js')
+  const d = await plug.openIsolatedDialect({ ...options, schemaStrategy: 'create' }, [Items, Writes])
+  return {
+    name: 'data-plug',
+    findById: (id) => d.findById(Items, id),
+    find50: () => d.find(Items, FIND50.filter, FIND50.options),
+    find10k: () => d.find(Items, FIND10K.filter),
+    create: (data) => d.create(Writes, data),
+    createInTransaction: (list) =>
+      d.$transaction(async (tx) => {
+        for (const data of list) await tx.create(Writes, data)
+      }),
+    update: (id, patch) => d.update(Items, id, patch),
+    count: () => d.count(Items, COUNT.filter),
+    aggregate: () => d.aggregate(Items, AGGREGATE),
+    close: () => d.disconnect(),
+  }
+}

@@ -1,0 +1,79 @@
+// SQLite: a database file in a temp folder; the raw contender is better-sqlite3 with
+// prepared statements, called synchronously as its users call it.
+
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { COLUMNS, FIND50, FIND10K, COUNT, rawRecord } from '../workloads.mjs'
+
+const require = createRequire(import.meta.url)
+const cols = COLUMNS.map((c) => `"${c}"`).join(', ')
+const marks = COLUMNS.map(() => '?').join(', ')
+const values = (r) => COLUMNS.map((c) => (c === 'active' ? (r.active ? 1 : 0) : r[c]))
+/** SQLite has no boolean: the raw reader converts it, as our API returns booleans. */
+const bool = (r) => {
+  if (r) r.active = r.active === null ? null : r.active === 1
+  return r
+}
+
+export async function sqliteBackend() {
+  const Database = require('better-sqlite3')
+  const dir = mkdtempSync(join(tmpdir(), 'data-plug-bench-'))
+  const file = join(dir, 'bench.db')
+  return {
+    key: 'sqlite',
+    label: 'SQLite',
+    rawName: 'better-sqlite3',
+    ourOptions: { dialect: 'sqlite', uri: file },
+
+    seed(rows) {
+      const db = new Database(file)
+      const ins = db.prepare(`INSERT INTO "bench_items" (${cols}) VALUES (${marks})`)
+      db.transaction(() => rows.forEach((r) => ins.run(values(r))))()
+      db.exec('ANALYZE')
+      db.close()
+    },
+
+    async resetWrites() {
+      const db = new Database(file)
+      db.exec('DELETE FROM "bench_writes"')
+      db.close()
+    },
+
+    async openRaw() {
+      const db = new Database(file)
+      db.pragma('journal_mode = WAL')
+      db.pragma('foreign_keys = ON')
+      const byId = db.prepare('SELECT * FROM "bench_items" WHERE "id" = ?')
+      const find50 = db.prepare('SELECT * FROM "bench_items" WHERE "category" = ? AND "age" >= ? ORDER BY "score" DESC LIMIT 50')
+      const find10k = db.prepare('SELECT * FROM "bench_items" WHERE "category" = ?')
+      const insert = db.prepare(`INSERT INTO "bench_writes" (${cols}) VALUES (${marks})`)
+      const update = db.prepare('UPDATE "bench_items" SET "score" = ?, "updatedAt" = ? WHERE "id" = ? RETURNING *')
+      const count = db.prepare('SELECT COUNT(*) AS "cnt" FROM "bench_items" WHERE "category" = ? AND "active" = ?')
+      const agg = db.prepare('SELECT "category" AS "category", COUNT(*) AS "n", AVG("score") AS "avg" FROM "bench_items" WHERE "active" = ? GROUP BY "category"')
+      const create = (data) => {
+        const r = rawRecord(data)
+        insert.run(values(r))
+        return r
+      }
+      const createAll = db.transaction((list) => list.forEach(create))
+      return {
+        name: 'better-sqlite3',
+        findById: (id) => bool(byId.get(id) ?? null),
+        find50: () => find50.all(FIND50.filter.category, FIND50.filter.age.$gte).map(bool),
+        find10k: () => find10k.all(FIND10K.filter.category).map(bool),
+        create,
+        createInTransaction: (list) => createAll(list),
+        update: (id, patch) => bool(update.get(patch.score, new Date().toISOString(), id) ?? null),
+        count: () => count.get(COUNT.filter.category, 1).cnt,
+        aggregate: () => agg.all(1),
+        close: () => db.close(),
+      }
+    },
+
+    async drop() {
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}

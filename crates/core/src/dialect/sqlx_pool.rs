@@ -1,0 +1,530 @@
+//! What the PostgreSQL and MySQL/MariaDB dialects share: a sqlx pool behind the `Pool` trait,
+//! one `Conn` over a pooled sqlx connection, and the helpers both drivers need (password
+//! redaction, transaction tracking, ISO date text). Each backend supplies a `Driver`: how a
+//! parameter is bound, how a row becomes cells, and how a server error maps onto our codes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+use sqlx::pool::{PoolConnection, PoolOptions};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Database, Encode, Executor, Type};
+
+use super::pooled::Pool;
+use super::rows::{Cell, RowSink};
+use super::Conn;
+use crate::env::{OrmConfig, DEFAULT_POOL_SIZE};
+use crate::error::{Code, Error, Result};
+use crate::sql::{Param, Stmt};
+
+/// A bound parameter as the drivers encode it (each backend implements `Encode` for it).
+pub struct ParamRef<'a>(pub &'a Param);
+
+/// The per-backend pieces of a pooled SQL connection.
+pub trait Driver: Send + Sync + 'static {
+  type Db: Database<Arguments = Self::Args> + sqlx::database::HasStatementCache;
+  type Args: sqlx::IntoArguments<Self::Db> + Send;
+  /// The per-query decoding plan, built from the first row's columns.
+  type Plan: Send;
+  /// `postgres`, `mysql`: used in messages.
+  const NAME: &'static str;
+  /// Column names of table `$1`/`?` in the current schema or database, in ordinal order.
+  const TABLE_COLUMNS_SQL: &'static str;
+
+  /// The SQL text sent for `st` (PostgreSQL tags it with its parameter types, see there).
+  fn statement_sql(st: &Stmt) -> String;
+  fn plan(row: &<Self::Db as Database>::Row) -> Self::Plan;
+  /// Pushes one row's cells into `sink`; `buf` is scratch space reused across cells.
+  fn push_row(plan: &Self::Plan, row: &<Self::Db as Database>::Row, buf: &mut String, sink: &mut dyn RowSink);
+  fn rows_affected(r: &<Self::Db as Database>::QueryResult) -> u64;
+  /// Maps a server error (constraint, unknown column, ...) onto our codes.
+  fn map_db_error(e: &(dyn sqlx::error::DatabaseError + 'static)) -> Error;
+  /// The server refused a cached prepared statement because a table it reads changed shape
+  /// (DDL from another pool or process). Nothing ran; outside a transaction the statement
+  /// is prepared again and retried once.
+  fn is_stale_statement(e: &(dyn sqlx::error::DatabaseError + 'static)) -> bool;
+}
+
+// ------------------------------------------------------------------ redaction and URLs
+
+/// Hides the password of a connection URL, for messages: `scheme://user:****@host/db`.
+/// Everything between the user name and the last `@` is masked, so a password holding `@`,
+/// `/` or `?` (even unencoded) never shows.
+pub fn redact_uri(uri: &str) -> String {
+  let Some(scheme_end) = uri.find("://") else { return uri.to_string() };
+  let rest = &uri[scheme_end + 3..];
+  let Some(at) = rest.rfind('@') else { return uri.to_string() };
+  let user_info = &rest[..at];
+  let user = user_info.split(':').next().unwrap_or("");
+  if user.len() == user_info.len() {
+    return uri.to_string(); // no password
+  }
+  format!("{}{user}:****{}", &uri[..scheme_end + 3], &rest[at..])
+}
+
+/// The password of a URL, raw and percent-decoded, to scrub from driver messages.
+fn url_password(uri: &str) -> Vec<String> {
+  let Some(scheme_end) = uri.find("://") else { return Vec::new() };
+  let rest = &uri[scheme_end + 3..];
+  let Some(at) = rest.rfind('@') else { return Vec::new() };
+  let Some((_, pass)) = rest[..at].split_once(':') else { return Vec::new() };
+  if pass.is_empty() {
+    return Vec::new();
+  }
+  let decoded = percent_decode(pass);
+  if decoded == pass {
+    vec![pass.to_string()]
+  } else {
+    vec![pass.to_string(), decoded]
+  }
+}
+
+/// `%xx` decoding (invalid sequences are kept as they are).
+pub fn percent_decode(s: &str) -> String {
+  let b = s.as_bytes();
+  let mut out = Vec::with_capacity(b.len());
+  let mut i = 0;
+  while i < b.len() {
+    if b[i] == b'%' && i + 2 < b.len() {
+      if let (Some(h), Some(l)) = ((b[i + 1] as char).to_digit(16), (b[i + 2] as char).to_digit(16)) {
+        out.push((h * 16 + l) as u8);
+        i += 3;
+        continue;
+      }
+    }
+    out.push(b[i]);
+    i += 1;
+  }
+  String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Scrubs a connection URL's password out of any message built from a driver error.
+#[derive(Clone)]
+pub struct Redactor {
+  uri: String,
+  redacted: String,
+  secrets: Vec<String>,
+}
+
+impl Redactor {
+  pub fn new(uri: &str) -> Self {
+    Redactor { uri: uri.to_string(), redacted: redact_uri(uri), secrets: url_password(uri) }
+  }
+  /// The URL with its password masked.
+  pub fn uri(&self) -> &str {
+    &self.redacted
+  }
+  pub fn scrub(&self, msg: &str) -> String {
+    let mut m = msg.replace(&self.uri, &self.redacted);
+    for s in &self.secrets {
+      m = m.replace(s.as_str(), "****");
+    }
+    m
+  }
+}
+
+/// Splits `?a=b&c=d` off a URL: the URL without its query, and the decoded pairs.
+pub fn split_query(uri: &str) -> (&str, Vec<(String, String)>) {
+  match uri.split_once('?') {
+    None => (uri, Vec::new()),
+    Some((base, q)) => {
+      let pairs = q
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+          let (k, v) = p.split_once('=').unwrap_or((p, ""));
+          (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")))
+        })
+        .collect();
+      (base, pairs)
+    }
+  }
+}
+
+/// Re-assembles a query string from pairs (values percent-encoded where needed).
+pub fn join_query(base: &str, pairs: &[(String, String)]) -> String {
+  if pairs.is_empty() {
+    return base.to_string();
+  }
+  let enc = |s: &str| -> String {
+    let mut o = String::with_capacity(s.len());
+    for b in s.bytes() {
+      if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+        o.push(b as char);
+      } else {
+        o.push_str(&format!("%{b:02X}"));
+      }
+    }
+    o
+  };
+  let q: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+  format!("{base}?{}", q.join("&"))
+}
+
+/// A malformed `SGBD_URI`: named, with the password masked.
+pub fn bad_url(backend: &str, redactor: &Redactor, why: &str) -> Error {
+  Error::config(format!("SGBD_URI is not a valid {backend} connection URL ({}): {}", redactor.uri(), redactor.scrub(why))).with_field("SGBD_URI")
+}
+
+// ------------------------------------------------------------------ errors
+
+/// Maps a sqlx failure: server errors through the driver, transport failures to
+/// `E_CONNECTION`, pool exhaustion to `E_POOL_TIMEOUT`.
+pub fn map_err<D: Driver>(e: sqlx::Error) -> Error {
+  match e {
+    sqlx::Error::Database(db) => D::map_db_error(db.as_ref()),
+    sqlx::Error::Io(io) => Error::new(Code::Connection, format!("lost the connection to the {} server: {io}", D::NAME)),
+    sqlx::Error::Tls(t) => Error::new(Code::Connection, format!("TLS failure talking to the {} server: {t}", D::NAME)),
+    sqlx::Error::Protocol(p) => Error::new(Code::Connection, format!("protocol error from the {} server: {p}", D::NAME)),
+    sqlx::Error::WorkerCrashed => Error::new(Code::Connection, format!("the {} connection worker stopped", D::NAME)),
+    sqlx::Error::PoolTimedOut => Error::new(Code::PoolTimeout, format!("no {} connection became free in time", D::NAME)),
+    sqlx::Error::PoolClosed => Error::new(Code::Closed, format!("the {} dialect was disconnected; call getDialect() again", D::NAME)),
+    sqlx::Error::Configuration(c) => Error::config(format!("invalid {} connection settings: {c}", D::NAME)).with_field("SGBD_URI"),
+    other => Error::new(Code::Database, other.to_string()),
+  }
+}
+
+// ------------------------------------------------------------------ the pool
+
+/// Incremented after every DDL statement: prepared statements cached on a connection before
+/// it may describe a table's old shape (PostgreSQL then fails a `SELECT *` with "cached plan
+/// must not change result type"), so each connection drops its cache when this moves.
+#[derive(Default)]
+struct Shared {
+  ddl_generation: AtomicU64,
+}
+
+pub struct SqlxPool<D: Driver> {
+  pool: sqlx::Pool<D::Db>,
+  shared: Arc<Shared>,
+  redactor: Redactor,
+  max: u32,
+  timeout_ms: u64,
+}
+
+impl<D: Driver> SqlxPool<D>
+where
+  for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+{
+  /// Connects once eagerly, so an unreachable server or a bad password fails `getDialect()`
+  /// with a clear `E_CONNECTION` instead of a pool timeout at the first call; the pool
+  /// itself opens connections on demand. Broken idle connections (killed by the server, a
+  /// restart) are detected by a ping on checkout and replaced.
+  pub async fn open(options: <<D::Db as Database>::Connection as Connection>::Options, config: &OrmConfig, redactor: Redactor) -> Result<Self> {
+    crate::tls::ensure_crypto_provider();
+    let timeout = Duration::from_millis(config.pool_timeout_ms);
+    let probe = tokio::time::timeout(timeout, options.connect()).await;
+    let fail = |msg: String| Error::new(Code::Connection, format!("Failed to connect to {} ({}): {}", D::NAME, redactor.uri(), redactor.scrub(&msg)));
+    match probe {
+      Err(_) => return Err(fail(format!("no answer within {} ms (DB_POOL_TIMEOUT_MS)", config.pool_timeout_ms))),
+      Ok(Err(e)) => {
+        let mapped = map_err::<D>(e);
+        let code = if mapped.code == Code::Config { Code::Config } else { Code::Connection };
+        let mut err = fail(mapped.message);
+        err.code = code;
+        err.db_code = mapped.db_code;
+        return Err(err);
+      }
+      Ok(Ok(conn)) => {
+        let _ = conn.close().await;
+      }
+    }
+    let max = config.pool_size.unwrap_or(DEFAULT_POOL_SIZE).max(1);
+    let pool = PoolOptions::<D::Db>::new().max_connections(max).acquire_timeout(timeout).test_before_acquire(true).connect_lazy_with(options);
+    Ok(SqlxPool { pool, shared: Arc::default(), redactor, max, timeout_ms: config.pool_timeout_ms })
+  }
+
+  /// A checkout that timed out: every connection busy (`E_POOL_TIMEOUT`), or the server not
+  /// accepting new connections (`E_CONNECTION`; the pool retries refused connections until
+  /// the timeout, so a restarting server is waited for).
+  fn timed_out(&self) -> Error {
+    if self.pool.size() >= self.max && self.pool.num_idle() == 0 {
+      Error::new(
+        Code::PoolTimeout,
+        format!("all {} {} connections stayed busy for {} ms (DB_POOL_SIZE, DB_POOL_TIMEOUT_MS)", self.max, D::NAME, self.timeout_ms),
+      )
+    } else {
+      Error::new(Code::Connection, format!("could not connect to {} ({}) within {} ms", D::NAME, self.redactor.uri(), self.timeout_ms))
+    }
+  }
+}
+
+impl<D: Driver> Pool for SqlxPool<D>
+where
+  for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+  for<'a> ParamRef<'a>: Encode<'a, D::Db> + Type<D::Db>,
+{
+  type Conn = SqlxConn<D>;
+
+  async fn acquire(&self) -> Result<Self::Conn> {
+    match self.pool.acquire().await {
+      Ok(conn) => Ok(SqlxConn { seen_generation: self.shared.ddl_generation.load(Ordering::Acquire), conn, shared: self.shared.clone(), in_tx: false, buf: String::new() }),
+      Err(sqlx::Error::PoolTimedOut) => Err(self.timed_out()),
+      Err(e) => {
+        let mut err = map_err::<D>(e);
+        err.message = self.redactor.scrub(&err.message);
+        Err(err)
+      }
+    }
+  }
+
+  async fn discard(&self, mut conn: Self::Conn) {
+    // Closed in the background: a broken socket must not hold the caller up.
+    conn.conn.close_on_drop();
+    drop(conn);
+  }
+
+  async fn close(&self) {
+    self.pool.close().await;
+  }
+}
+
+// ------------------------------------------------------------------ the connection
+
+pub struct SqlxConn<D: Driver> {
+  conn: PoolConnection<D::Db>,
+  shared: Arc<Shared>,
+  /// The DDL generation this connection's statement cache is valid for.
+  seen_generation: u64,
+  /// A transaction was opened through `batch` and not yet ended.
+  in_tx: bool,
+  /// Scratch text for cells that must be formatted (dates, numerics, uuids).
+  buf: String,
+}
+
+impl<D: Driver> Drop for SqlxConn<D> {
+  fn drop(&mut self) {
+    // A connection dropped inside a transaction (a cancelled call) must not go back to the
+    // pool with the transaction open: closing it makes the server roll it back.
+    if self.in_tx {
+      self.conn.close_on_drop();
+    }
+  }
+}
+
+/// What a transaction-control statement does to the open-transaction flag.
+fn tx_effect(sql: &str) -> Option<bool> {
+  let s = sql.trim_start();
+  let starts = |p: &str| s.len() >= p.len() && s[..p.len()].eq_ignore_ascii_case(p);
+  if starts("BEGIN") || starts("START TRANSACTION") {
+    Some(true)
+  } else if starts("COMMIT") || (starts("ROLLBACK") && !s.to_ascii_uppercase().contains(" TO ")) {
+    Some(false)
+  } else {
+    None
+  }
+}
+
+/// Whether a statement changes table shapes (and so invalidates cached statements).
+fn is_ddl(sql: &str) -> bool {
+  let s = sql.trim_start();
+  ["CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"].iter().any(|p| s.len() >= p.len() && s[..p.len()].eq_ignore_ascii_case(p))
+}
+
+impl<D: Driver> SqlxConn<D>
+where
+  for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+  for<'a> ParamRef<'a>: Encode<'a, D::Db> + Type<D::Db>,
+{
+  /// Drops cached prepared statements when some connection ran DDL since they were made.
+  async fn refresh_statement_cache(&mut self) -> Result<()> {
+    let current = self.shared.ddl_generation.load(Ordering::Acquire);
+    if current != self.seen_generation {
+      self.conn.clear_cached_statements().await.map_err(map_err::<D>)?;
+      self.seen_generation = current;
+    }
+    Ok(())
+  }
+
+  fn after_ddl(&self, sql: &str) {
+    if is_ddl(sql) {
+      self.shared.ddl_generation.fetch_add(1, Ordering::AcqRel);
+    }
+  }
+
+  /// Whether a failed statement may be re-prepared and run again.
+  fn retry_stale(&self, e: &sqlx::Error) -> bool {
+    !self.in_tx && matches!(e, sqlx::Error::Database(db) if D::is_stale_statement(db.as_ref()))
+  }
+
+  async fn fetch(&mut self, st: &Stmt) -> std::result::Result<Vec<<D::Db as Database>::Row>, sqlx::Error> {
+    let mut q = sqlx::query::<D::Db>(AssertSqlSafe(D::statement_sql(st)));
+    for p in &st.params {
+      q = q.bind(ParamRef(p));
+    }
+    q.fetch_all(&mut *self.conn).await
+  }
+
+  async fn run(&mut self, st: &Stmt) -> std::result::Result<<D::Db as Database>::QueryResult, sqlx::Error> {
+    let mut q = sqlx::query::<D::Db>(AssertSqlSafe(D::statement_sql(st)));
+    for p in &st.params {
+      q = q.bind(ParamRef(p));
+    }
+    q.execute(&mut *self.conn).await
+  }
+
+  async fn query_rows(&mut self, st: &Stmt, sink: &mut dyn RowSink) -> Result<()> {
+    self.refresh_statement_cache().await?;
+    let rows = match self.fetch(st).await {
+      Err(e) if self.retry_stale(&e) => {
+        self.conn.clear_cached_statements().await.map_err(map_err::<D>)?;
+        self.fetch(st).await
+      }
+      other => other,
+    }
+    .map_err(map_err::<D>)?;
+    let Some(first) = rows.first() else { return Ok(()) };
+    let plan = D::plan(first);
+    {
+      use sqlx::{Column, Row};
+      let names: Vec<&str> = first.columns().iter().map(|c| c.name()).collect();
+      sink.columns(&names);
+    }
+    for row in &rows {
+      D::push_row(&plan, row, &mut self.buf, sink);
+      sink.end_row();
+    }
+    Ok(())
+  }
+
+  async fn execute_stmt(&mut self, st: &Stmt) -> Result<u64> {
+    self.refresh_statement_cache().await?;
+    let r = match self.run(st).await {
+      Err(e) if self.retry_stale(&e) => {
+        self.conn.clear_cached_statements().await.map_err(map_err::<D>)?;
+        self.run(st).await
+      }
+      other => other,
+    }
+    .map_err(map_err::<D>)?;
+    self.after_ddl(&st.sql);
+    Ok(D::rows_affected(&r))
+  }
+
+  async fn run_batch(&mut self, sql: &str) -> Result<()> {
+    sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut *self.conn).await.map_err(map_err::<D>)?;
+    if let Some(open) = tx_effect(sql) {
+      self.in_tx = open;
+    }
+    self.after_ddl(sql);
+    Ok(())
+  }
+}
+
+/// Collects the first column of every row as text (column names of a table).
+struct TextColumn(Vec<String>);
+
+impl RowSink for TextColumn {
+  fn columns(&mut self, _names: &[&str]) {}
+  fn cell(&mut self, col: usize, cell: Cell<'_>) {
+    if col == 0 {
+      if let Cell::Text(t) = cell {
+        self.0.push(t.to_string());
+      }
+    }
+  }
+  fn end_row(&mut self) {}
+}
+
+impl<D: Driver> Conn for SqlxConn<D>
+where
+  for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+  for<'a> ParamRef<'a>: Encode<'a, D::Db> + Type<D::Db>,
+{
+  async fn query(&mut self, st: &Stmt, sink: &mut dyn RowSink) -> Result<()> {
+    self.query_rows(st, sink).await
+  }
+
+  async fn execute(&mut self, st: &Stmt) -> Result<u64> {
+    self.execute_stmt(st).await
+  }
+
+  /// The simple (text) protocol: MySQL refuses to prepare transaction control.
+  async fn batch(&mut self, sql: &str) -> Result<()> {
+    self.run_batch(sql).await
+  }
+
+  async fn table_columns(&mut self, table: &str) -> Result<Vec<String>> {
+    let st = Stmt { sql: D::TABLE_COLUMNS_SQL.to_string(), params: vec![Param::Text(table.to_string())] };
+    let mut out = TextColumn(Vec::new());
+    self.query_rows(&st, &mut out).await?;
+    Ok(out.0)
+  }
+
+  fn in_transaction(&self) -> bool {
+    self.in_tx
+  }
+}
+
+// ------------------------------------------------------------------ dates as text
+
+/// `YYYY-MM-DD`, or JavaScript's `±YYYYYY-MM-DD` outside years 0..9999.
+fn push_ymd(buf: &mut String, d: &impl Datelike) {
+  use std::fmt::Write;
+  let y = d.year();
+  let _ = if (0..=9999).contains(&y) { write!(buf, "{y:04}") } else { write!(buf, "{}{:06}", if y < 0 { '-' } else { '+' }, y.unsigned_abs()) };
+  let _ = write!(buf, "-{:02}-{:02}", d.month(), d.day());
+}
+
+/// A UTC date-time as JavaScript's `toISOString()` writes it: `YYYY-MM-DDTHH:MM:SS.sssZ`.
+pub fn write_iso_utc(buf: &mut String, t: &NaiveDateTime) {
+  use std::fmt::Write;
+  buf.clear();
+  push_ymd(buf, t);
+  let ms = t.nanosecond() / 1_000_000 % 1000;
+  let _ = write!(buf, "T{:02}:{:02}:{:02}.{ms:03}Z", t.hour(), t.minute(), t.second());
+}
+
+/// A calendar date as `YYYY-MM-DD`.
+pub fn write_date(buf: &mut String, d: &NaiveDate) {
+  buf.clear();
+  push_ymd(buf, d);
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn redaction_masks_every_password_form() {
+    assert_eq!(redact_uri("postgres://u:p%40ss@h:5432/db?sslmode=require"), "postgres://u:****@h:5432/db?sslmode=require");
+    assert_eq!(redact_uri("mysql://u:a@b/c@h/db"), "mysql://u:****@h/db");
+    assert_eq!(redact_uri("mysql://root@h/db"), "mysql://root@h/db");
+    let r = Redactor::new("postgres://u:s3cr%21t@h/db");
+    assert_eq!(r.scrub("bad s3cr!t and s3cr%21t"), "bad **** and ****");
+  }
+
+  #[test]
+  fn query_strings_round_trip() {
+    let (base, pairs) = split_query("mysql://h/db?ssl-mode=REQUIRED&ssl-ca=%2Ftmp%2Fca.pem");
+    assert_eq!(base, "mysql://h/db");
+    assert_eq!(pairs, vec![("ssl-mode".to_string(), "REQUIRED".to_string()), ("ssl-ca".to_string(), "/tmp/ca.pem".to_string())]);
+    assert_eq!(join_query(base, &pairs), "mysql://h/db?ssl-mode=REQUIRED&ssl-ca=/tmp/ca.pem");
+  }
+
+  #[test]
+  fn transaction_statements_move_the_flag() {
+    assert_eq!(tx_effect("BEGIN ISOLATION LEVEL SERIALIZABLE"), Some(true));
+    assert_eq!(tx_effect(" start transaction"), Some(true));
+    assert_eq!(tx_effect("COMMIT"), Some(false));
+    assert_eq!(tx_effect("ROLLBACK"), Some(false));
+    assert_eq!(tx_effect("ROLLBACK TO SAVEPOINT `x`"), None);
+    assert_eq!(tx_effect("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"), None);
+    assert!(is_ddl("alter table x add y int"));
+    assert!(!is_ddl("SELECT 1"));
+  }
+
+  #[test]
+  fn iso_text_matches_to_iso_string() {
+    let mut b = String::new();
+    let t = NaiveDate::from_ymd_opt(2024, 1, 2).and_then(|d| d.and_hms_micro_opt(3, 4, 5, 678_901)).unwrap();
+    write_iso_utc(&mut b, &t);
+    assert_eq!(b, "2024-01-02T03:04:05.678Z");
+    let t = NaiveDate::from_ymd_opt(12345, 1, 2).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap();
+    write_iso_utc(&mut b, &t);
+    assert_eq!(b, "+012345-01-02T00:00:00.000Z");
+    write_date(&mut b, &NaiveDate::from_ymd_opt(999, 12, 31).unwrap());
+    assert_eq!(b, "0999-12-31");
+  }
+}
