@@ -13,15 +13,14 @@ const MY_ADMIN = process.env.MOSTA_TEST_MYSQL_URI || 'mysql://root@127.0.0.1:330
 let seq = 0
 const uniqueName = (tag) => `dp_${tag}_${process.pid}_${Date.now().toString(36)}_${seq++}`.toLowerCase().replace(/[^a-z0-9_]/g, '_')
 
-export function tempDir(tag = 'test') {
-  const dir = mkdtempSync(join(tmpdir(), `mosta-${tag}-`))
-  after(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
-/** A server-backed database created for one suite and dropped after it. */
+/**
+ * A server-backed database per suite. node:test runs an `after()` registered inside a hook
+ * right after that hook, so databases are dropped by `close()`, which `forEachBackend` calls
+ * once the backend's suite is done.
+ */
 function serverBackend(name, dialect, adminUri, quote, dropSql) {
   let admin = null
+  const created = []
   const adminDialect = async () => (admin ??= await plug.openIsolatedDialect({ dialect, uri: adminUri }))
   return {
     name,
@@ -40,29 +39,37 @@ function serverBackend(name, dialect, adminUri, quote, dropSql) {
       const db = uniqueName(tag)
       const d = await adminDialect()
       await d.executeRun(`CREATE DATABASE ${quote(db)}`)
-      after(async () => {
-        await d.executeRun(dropSql(db)).catch(() => {})
-      })
+      created.push(db)
       return { dialect, uri: adminUri.replace(/\/[^/]*$/, `/${db}`), database: db }
     },
     async close() {
-      if (admin) await admin.disconnect()
+      if (!admin) return
+      for (const db of created.splice(0)) await admin.executeRun(dropSql(db)).catch(() => {})
+      await admin.disconnect()
       admin = null
     },
   }
 }
 
-export const BACKENDS = [
-  {
+function sqliteBackend() {
+  const dirs = []
+  return {
     name: 'sqlite',
     dialect: 'sqlite',
     probe: async () => ({ ok: true }),
     async fresh(tag) {
-      const dir = tempDir(tag)
+      const dir = mkdtempSync(join(tmpdir(), `mosta-${tag}-`))
+      dirs.push(dir)
       return { dialect: 'sqlite', uri: join(dir, `${tag}.db`), database: tag }
     },
-    close: async () => {},
-  },
+    async close() {
+      for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+    },
+  }
+}
+
+export const BACKENDS = [
+  sqliteBackend(),
   serverBackend('postgres', 'postgres', PG_ADMIN, (n) => `"${n}"`, (n) => `DROP DATABASE IF EXISTS "${n}" WITH (FORCE)`),
   serverBackend('mariadb', 'mariadb', MY_ADMIN, (n) => `\`${n}\``, (n) => `DROP DATABASE IF EXISTS \`${n}\``),
 ]
@@ -84,8 +91,8 @@ export async function forEachBackend(title, body, { only } = {}) {
       continue
     }
     describe(`${title} [${b.name}]`, () => {
-      after(() => b.close())
       body(b)
+      after(() => b.close()) // registered last: runs after the body's own after hooks
     })
   }
 }

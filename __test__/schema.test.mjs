@@ -53,7 +53,7 @@ await forEachBackend('schema', (b) => {
       b.name === 'postgres'
         ? await d.executeQuery("SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE contype = 'f' ORDER BY conname")
         : await d.executeQuery("SELECT rc.constraint_name AS name, rc.delete_rule AS def FROM information_schema.referential_constraints rc WHERE rc.constraint_schema = DATABASE() ORDER BY rc.constraint_name")
-    assert.deepEqual(fks.map((f) => f.name), ['fk_product_tags_productId', 'fk_product_tags_tagId', 'fk_products_category', 'fk_products_ownerId'])
+    assert.deepEqual(fks.map((f) => f.name).sort(), ['fk_product_tags_productId', 'fk_product_tags_tagId', 'fk_products_category', 'fk_products_ownerId'])
     assert.match(fks.find((f) => f.name === 'fk_products_category').def, /SET NULL/)
     assert.match(fks.find((f) => f.name === 'fk_products_ownerId').def, /CASCADE/)
     const idx =

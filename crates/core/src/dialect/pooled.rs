@@ -263,7 +263,13 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
       if self.closed.load(Ordering::Acquire) {
         return Ok(());
       }
-      let cleanup = self.with_conn(None, |e, c| Box::pin(async move { e.on_disconnect(c).await })).await;
+      // Only `create-drop` has work to do before closing; otherwise closing needs no
+      // connection (the server may already be gone).
+      let cleanup = if self.engine.config.schema_strategy == crate::env::SchemaStrategy::CreateDrop {
+        self.with_conn(None, |e, c| Box::pin(async move { e.on_disconnect(c).await })).await
+      } else {
+        Ok(())
+      };
       self.closed.store(true, Ordering::Release);
       self.pool.close().await;
       cleanup
