@@ -1,0 +1,113 @@
+// Error codes not covered by the behavioural suite, and resilience of the pooled backends:
+// connection failures, pool timeouts, dropped connections, TLS options, secrets in messages.
+import { it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import plug from '../index.js'
+import { forEachBackend, rejectsWith } from './helpers.mjs'
+
+const Item = { name: 'Item', collection: 'items', fields: { n: { type: 'number' } } }
+
+await forEachBackend('errors', (b) => {
+  let cfg
+  let d
+  const q = (n) => (b.name === 'mariadb' ? `\`${n}\`` : `"${n}"`)
+  before(async () => {
+    cfg = await b.fresh('errors')
+    d = await plug.openIsolatedDialect({ ...cfg, schemaStrategy: 'create' }, [Item])
+  })
+  after(() => d && d.disconnect())
+
+  it('CHECK violations are E_CONSTRAINT; other database errors are E_DATABASE with the server code', async () => {
+    const Checked = { name: 'Checked', collection: 'checked', fields: { n: { type: 'number' } } }
+    await d.executeRun(`CREATE TABLE ${q('checked')} (${q('id')} VARCHAR(36) PRIMARY KEY, ${q('n')} DOUBLE PRECISION CHECK (${q('n')} > 0))`)
+    await rejectsWith(d.create(Checked, { n: -1 }), 'E_CONSTRAINT', { dbCode: /./ })
+    assert.equal((await d.create(Checked, { n: 2 })).n, 2)
+    await rejectsWith(d.executeQuery('SELEKT 1'), 'E_DATABASE', { dbCode: /./ })
+  })
+
+  if (b.name === 'sqlite') return
+
+  const scheme = b.name === 'postgres' ? 'postgres' : 'mysql'
+  it('an unreachable server is E_CONNECTION and the password never shows', async () => {
+    const e = await rejectsWith(plug.openIsolatedDialect({ dialect: b.dialect, uri: `${scheme}://root:s3cr3t-pw@127.0.0.1:1/nope` }), 'E_CONNECTION')
+    assert.doesNotMatch(e.message, /s3cr3t-pw/)
+    assert.doesNotMatch(JSON.stringify(e), /s3cr3t-pw/)
+  })
+
+  it('a malformed URL is E_CONFIG', async () => {
+    await rejectsWith(plug.openIsolatedDialect({ dialect: b.dialect, uri: 'not a url' }), 'E_CONFIG')
+  })
+
+  it('TLS options are honoured', async () => {
+    const sep = cfg.uri.includes('?') ? '&' : '?'
+    const open = (opt) => plug.openIsolatedDialect({ dialect: b.dialect, uri: `${cfg.uri}${sep}${opt}` })
+    if (b.name === 'postgres') {
+      // This server has TLS with a self-signed certificate.
+      const sslOf = async (opt) => {
+        const c = await open(opt)
+        const [row] = await c.executeQuery('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')
+        await c.disconnect()
+        return row.ssl
+      }
+      assert.equal(await sslOf('sslmode=require'), true)
+      assert.equal(await sslOf('sslmode=disable'), false)
+      await rejectsWith(open('sslmode=verify-full'), 'E_CONNECTION')
+    } else {
+      // This server has no TLS: requiring it fails, disabling it works.
+      const plain = await open('ssl-mode=DISABLED')
+      assert.equal(await plain.testConnection(), true)
+      await plain.disconnect()
+      await rejectsWith(open('ssl-mode=REQUIRED'), 'E_CONNECTION')
+    }
+  })
+
+  it('a call waiting for a busy pool fails with E_POOL_TIMEOUT instead of hanging', async () => {
+    const small = await plug.openIsolatedDialect({ ...cfg, poolSize: 1, poolTimeoutMs: 200 })
+    let release
+    const gate = new Promise((r) => (release = r))
+    const holder = small.$transaction(async (tx) => {
+      await tx.count(Item, {})
+      await gate
+    })
+    await new Promise((r) => setTimeout(r, 50))
+    await rejectsWith(small.count(Item, {}), 'E_POOL_TIMEOUT')
+    release()
+    await holder
+    assert.equal(typeof (await small.count(Item, {})), 'number', 'the pool works again once free')
+    await small.disconnect()
+  })
+
+  it('after the server kills its connections, the next call succeeds', async () => {
+    const victim = await plug.openIsolatedDialect({ ...cfg, poolSize: 2 })
+    await victim.create(Item, { n: 1 })
+    const admin = await plug.openIsolatedDialect({ ...cfg, poolSize: 1 })
+    if (b.name === 'postgres') {
+      await admin.executeQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
+    } else {
+      const ids = await admin.executeQuery('SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()')
+      for (const { id } of ids) await admin.executeRun(`KILL ${Number(id)}`).catch(() => {})
+    }
+    assert.equal(await victim.count(Item, { n: 1 }), 1)
+    assert.equal((await victim.create(Item, { n: 2 })).n, 2)
+    await admin.disconnect()
+    await victim.disconnect()
+  })
+
+  it('a transaction cut off by the server is rolled back, never half-applied', async () => {
+    const victim = await plug.openIsolatedDialect({ ...cfg, poolSize: 2 })
+    const admin = await plug.openIsolatedDialect({ ...cfg, poolSize: 1 })
+    const before = await victim.count(Item, {})
+    const failed = await victim
+      .$transaction(async (tx) => {
+        await tx.create(Item, { n: 100 })
+        const [{ pid }] = await tx.executeQuery(b.name === 'postgres' ? 'SELECT pg_backend_pid() AS pid' : 'SELECT CONNECTION_ID() AS pid')
+        await admin.executeRun(b.name === 'postgres' ? `SELECT pg_terminate_backend(${Number(pid)})` : `KILL ${Number(pid)}`).catch(() => {})
+        await tx.create(Item, { n: 101 })
+      })
+      .catch((e) => e)
+    assert.ok(failed instanceof Error, 'the transaction reports the lost connection')
+    assert.equal(await victim.count(Item, {}), before, 'nothing of it was applied')
+    await admin.disconnect()
+    await victim.disconnect()
+  })
+})
