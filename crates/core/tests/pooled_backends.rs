@@ -270,6 +270,13 @@ fn node() -> Value {
   json!({"name": "Node", "collection": "nodes", "fields": {"title": {"type": "string"}}, "discriminator": "_type", "discriminatorValue": "node"})
 }
 
+/// A fresh `tags` table on a dialect opened with `c`; returns the dialect and the handle.
+async fn open_tags(c: OrmConfig) -> (Arc<dyn AsyncDialect>, u32) {
+  let d = open(c).await.expect("open the test database");
+  let h = init(&d, &[tag()]).await[0];
+  (d, h)
+}
+
 fn shop() -> Vec<Value> {
   vec![category(), tag(), product(), node()]
 }
@@ -283,7 +290,11 @@ struct Shop {
 }
 
 async fn open_shop(t: &TestDb, strategy: SchemaStrategy) -> (Arc<dyn AsyncDialect>, Shop) {
-  let d = t.open(strategy).await;
+  open_shop_with(t.config(strategy)).await
+}
+
+async fn open_shop_with(c: OrmConfig) -> (Arc<dyn AsyncDialect>, Shop) {
+  let d = open(c).await.expect("open the test database");
   let h = init(&d, &shop()).await;
   (d, Shop { category: h[0], tag: h[1], product: h[2], node: h[3] })
 }
@@ -478,7 +489,8 @@ async fn ddl_layout_matches_the_reference() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_field_type_round_trips() {
   on_each_server("values", |t| async move {
-    let (d, h) = open_shop(&t, SchemaStrategy::Create).await;
+    // One connection: statements prepared by one call are the ones the next call reuses.
+    let (d, h) = open_shop_with(OrmConfig { pool_size: Some(1), ..t.config(SchemaStrategy::Create) }).await;
     let s = t.server;
     let cat = call(&d, "create", h.category, json!([{"title": "Tools"}])).await.unwrap();
     let owner = call(&d, "create", h.tag, json!([{"label": "owner"}])).await.unwrap();
@@ -533,8 +545,9 @@ async fn every_field_type_round_trips() {
     assert_eq!(full["owner"]["label"], "owner");
     assert_eq!(full["labels"][0]["label"], "red");
 
-    // Updates: a boolean to true, a date, JSON; the same SQL bound first with an integer,
-    // then with a float, must not reuse the first statement's parameter types.
+    // Updates: a boolean to true, a date, JSON. Then the same SQL bound first with an
+    // integer, then with a float: the second must not run with the first one's parameter
+    // types (PostgreSQL would read the float's bytes as an integer).
     let u = call(&d, "update", h.product, json!([id, {"flag": true, "publishedAt": "2025-06-30T23:59:59.999Z", "metadata": [1, "two"], "price": 10}])).await.unwrap();
     assert_eq!(u["flag"], true);
     assert_eq!(u["metadata"], json!([1, "two"]));
@@ -564,6 +577,10 @@ async fn every_field_type_round_trips() {
     assert_eq!(r, r#"{"changes":1}"#);
     let r = d.clone().execute(sql, json!([3.5, "S-1", "saw"]).to_string(), false, None).await.unwrap();
     assert_eq!(r, r#"{"changes":1}"#);
+    let same = format!("SELECT {} AS v", if s == Server::Postgres { "$1::text" } else { "CAST(? AS CHAR)" });
+    for (arg, want) in [(json!(null), json!(null)), (json!(5), json!("5")), (json!("x"), json!("x")), (json!(true), json!(if s == Server::Postgres { "true" } else { "1" }))] {
+      assert_eq!(rows(&d, &same, json!([arg])).await.unwrap(), json!([{"v": want}]), "{}: {arg}", s.name());
+    }
     // Matched rows count, even when nothing changes (MySQL's CLIENT_FOUND_ROWS).
     assert_eq!(call(&d, "updateMany", h.product, json!([{"slug": "saw"}, {"stock": 3.5}])).await.unwrap(), 1);
 
@@ -710,8 +727,7 @@ async fn connection_failures_never_show_the_password() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_transactions_keep_exactly_the_committed_rows() {
   on_each_server("concurrent", |t| async move {
-    let d = t.open(SchemaStrategy::Create).await;
-    let h = init(&d, &[tag()]).await[0];
+    let (d, h) = open_tags(t.config(SchemaStrategy::Create)).await;
     let mut tasks = Vec::new();
     for i in 0..20 {
       let d = d.clone();
@@ -751,8 +767,7 @@ async fn concurrent_transactions_keep_exactly_the_committed_rows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_savepoints_roll_back_independently() {
   on_each_server("savepoints", |t| async move {
-    let d = t.open(SchemaStrategy::Create).await;
-    let h = init(&d, &[tag()]).await[0];
+    let (d, h) = open_tags(t.config(SchemaStrategy::Create)).await;
     let root = begin(&d, None, None).await;
     call_in(&d, "create", h, json!([{"label": "a"}]), Some(&root)).await.unwrap();
     let sp1 = begin(&d, Some(&root), None).await;
@@ -786,8 +801,7 @@ async fn nested_savepoints_roll_back_independently() {
 async fn isolation_levels_are_applied() {
   on_each_server("isolation", |t| async move {
     // One connection, so every transaction below runs on the same session.
-    let d = open(OrmConfig { pool_size: Some(1), ..t.config(SchemaStrategy::Create) }).await.unwrap();
-    let h = init(&d, &[tag()]).await[0];
+    let (d, h) = open_tags(OrmConfig { pool_size: Some(1), ..t.config(SchemaStrategy::Create) }).await;
     call(&d, "create", h, json!([{"label": "seed"}])).await.unwrap();
     // The level the server reports for the transaction in progress.
     let level_sql = match t.server {
@@ -831,7 +845,7 @@ async fn isolation_levels_are_applied() {
       assert_eq!(after == before + 1, sees_new_rows, "{}: {level} saw {before} then {after}", t.server.name());
       d.clone().commit_tx(tx).await.unwrap();
     }
-    let bad = d.clone().begin_tx(None, Some("CHAOS".into()), false).await.err().expect("unknown isolation");
+    let bad = d.clone().begin_tx(None, Some("CHAOS".into()), false).await.expect_err("unknown isolation");
     assert_eq!(bad.code, Code::InvalidArgument);
     d.close().await.unwrap();
   })
@@ -843,8 +857,7 @@ async fn isolation_levels_are_applied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_pool_times_out_with_e_pool_timeout() {
   on_each_server("pooltimeout", |t| async move {
-    let d = open(OrmConfig { pool_size: Some(1), pool_timeout_ms: 400, ..t.config(SchemaStrategy::Create) }).await.unwrap();
-    let h = init(&d, &[tag()]).await[0];
+    let (d, h) = open_tags(OrmConfig { pool_size: Some(1), pool_timeout_ms: 400, ..t.config(SchemaStrategy::Create) }).await;
     let tx = begin(&d, None, None).await;
     let started = Instant::now();
     let e = expect_err(call(&d, "count", h, json!([{}])).await, Code::PoolTimeout, "second call on a pool of one");
@@ -855,7 +868,12 @@ async fn a_busy_pool_times_out_with_e_pool_timeout() {
     call_in(&d, "create", h, json!([{"label": "x"}]), Some(&tx)).await.unwrap();
     d.clone().commit_tx(tx).await.unwrap();
     assert_eq!(count(&d, h, json!({})).await, 1);
+    // disconnect() with a transaction left open returns instead of waiting for it forever.
+    let abandoned = begin(&d, None, None).await;
+    call_in(&d, "create", h, json!([{"label": "abandoned"}]), Some(&abandoned)).await.unwrap();
+    let started = Instant::now();
     d.close().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "{}: close took {:?}", t.server.name(), started.elapsed());
   })
   .await;
 }
@@ -863,8 +881,7 @@ async fn a_busy_pool_times_out_with_e_pool_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_connections_are_replaced_and_interrupted_transactions_roll_back() {
   on_each_server("reconnect", |t| async move {
-    let d = open(OrmConfig { pool_size: Some(3), ..t.config(SchemaStrategy::Create) }).await.unwrap();
-    let h = init(&d, &[tag()]).await[0];
+    let (d, h) = open_tags(OrmConfig { pool_size: Some(3), ..t.config(SchemaStrategy::Create) }).await;
     call(&d, "create", h, json!([{"label": "before"}])).await.unwrap();
     // Idle pooled connections killed by the server: the next call gets a fresh one.
     t.kill_sessions().await;

@@ -20,20 +20,15 @@ use sqlx::mysql::types::MySqlTime;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult, MySqlRow, MySqlSslMode, MySqlTypeInfo, MySqlValueRef};
 use sqlx::{Column, Decode, Encode, Row, Type, TypeInfo, ValueRef};
 
-use super::pooled::PooledDialect;
 use super::rows::{Cell, RowSink};
-use super::sqlx_pool::{bad_url, join_query, split_query, write_date, write_iso_utc, Driver, ParamRef, Redactor, SqlxPool};
+use super::sqlx_pool::{bad_url, join_query, split_query, write_date, write_iso_utc, Driver, ParamRef, Redactor};
 use super::AsyncDialect;
 use crate::env::{Backend, OrmConfig};
 use crate::error::{Code, Error, Result};
 use crate::sql::{Param, Stmt};
 
 pub async fn open(config: OrmConfig) -> Result<Arc<dyn AsyncDialect>> {
-  let redactor = Redactor::new(&config.uri);
-  let options = connect_options(&config.uri, &redactor)?;
-  let pool = SqlxPool::<My>::open(options, &config, redactor).await?;
-  let name = if config.backend == Backend::Mariadb { "mariadb" } else { "mysql" };
-  Ok(Arc::new(PooledDialect::new(config, pool, name)))
+  super::sqlx_pool::open::<My>(config).await
 }
 
 /// Parses `mysql://` and `mariadb://` URLs (credentials percent-decoded). TLS:
@@ -290,6 +285,18 @@ impl Driver for My {
   const TABLE_COLUMNS_SQL: &'static str =
     "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position";
 
+  fn dialect_type(backend: Backend) -> &'static str {
+    if backend == Backend::Mariadb {
+      "mariadb"
+    } else {
+      "mysql"
+    }
+  }
+
+  fn connect_options(uri: &str, redactor: &Redactor) -> Result<MySqlConnectOptions> {
+    connect_options(uri, redactor)
+  }
+
   fn statement_sql(st: &Stmt) -> String {
     st.sql.clone()
   }
@@ -318,15 +325,8 @@ impl Driver for My {
     e.try_downcast_ref::<MySqlDatabaseError>().is_some_and(|m| m.number() == 1615)
   }
 
-  fn map_db_error(e: &(dyn DatabaseError + 'static)) -> Error {
-    match e.try_downcast_ref::<MySqlDatabaseError>() {
-      Some(my) => map_mysql_error(my),
-      None => {
-        let mut err = Error::new(Code::Database, e.message().to_string());
-        err.db_code = e.code().map(|c| c.into_owned());
-        err
-      }
-    }
+  fn map_db_error(e: &(dyn DatabaseError + 'static)) -> Option<Error> {
+    e.try_downcast_ref::<MySqlDatabaseError>().map(map_mysql_error)
   }
 }
 

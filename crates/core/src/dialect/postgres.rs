@@ -13,20 +13,15 @@ use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgArgumentBuffer, PgConnectOptions, PgDatabaseError, PgQueryResult, PgRow, PgTypeInfo, PgValueFormat, Postgres};
 use sqlx::{Column, Encode, Row, Type, ValueRef};
 
-use super::pooled::PooledDialect;
 use super::rows::{write_json_str, Cell, RowSink};
-use super::sqlx_pool::{bad_url, join_query, split_query, Driver, ParamRef, Redactor, SqlxPool};
+use super::sqlx_pool::{bad_url, join_query, split_query, Driver, ParamRef, Redactor};
 use super::AsyncDialect;
 use crate::env::{Backend, OrmConfig};
 use crate::error::{Code, Error, Result};
 use crate::sql::{Param, Stmt};
 
 pub async fn open(config: OrmConfig) -> Result<Arc<dyn AsyncDialect>> {
-  let redactor = Redactor::new(&config.uri);
-  let options = connect_options(&config.uri, &redactor)?;
-  let pool = SqlxPool::<Pg>::open(options, &config, redactor).await?;
-  let name = if config.backend == Backend::Cockroachdb { "cockroachdb" } else { "postgres" };
-  Ok(Arc::new(PooledDialect::new(config, pool, name)))
+  super::sqlx_pool::open::<Pg>(config).await
 }
 
 /// Parses `postgres://` / `postgresql://` URLs as node-postgres does, TLS included:
@@ -314,21 +309,16 @@ pub fn decode<'a>(kind: Kind, b: &'a [u8], buf: &'a mut String) -> Cell<'a> {
     Kind::Date => formatted(date(b, buf), buf),
     Kind::Time => formatted(time(b, buf), buf),
     Kind::Timestamp => formatted(timestamp(b, buf), buf),
-    Kind::Array => formatted(array(b, buf), buf).as_json(),
+    Kind::Array => as_json(formatted(array(b, buf), buf)),
     Kind::Other => readable(b).map_or(Cell::Null, Cell::Text),
   }
 }
 
-trait AsJson<'a> {
-  fn as_json(self) -> Cell<'a>;
-}
-
-impl<'a> AsJson<'a> for Cell<'a> {
-  fn as_json(self) -> Cell<'a> {
-    match self {
-      Cell::Text(t) => Cell::Json(t),
-      other => other,
-    }
+/// Text that is known to hold JSON (an array written by `array`).
+fn as_json(cell: Cell<'_>) -> Cell<'_> {
+  match cell {
+    Cell::Text(t) => Cell::Json(t),
+    other => other,
   }
 }
 
@@ -432,6 +422,18 @@ impl Driver for Pg {
   const TABLE_COLUMNS_SQL: &'static str =
     "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position";
 
+  fn dialect_type(backend: Backend) -> &'static str {
+    if backend == Backend::Cockroachdb {
+      "cockroachdb"
+    } else {
+      "postgres"
+    }
+  }
+
+  fn connect_options(uri: &str, redactor: &Redactor) -> Result<PgConnectOptions> {
+    connect_options(uri, redactor)
+  }
+
   fn statement_sql(st: &Stmt) -> String {
     match type_tag(&st.params) {
       None => st.sql.clone(),
@@ -470,15 +472,8 @@ impl Driver for Pg {
     e.code().as_deref() == Some("0A000") && e.message().contains("cached plan")
   }
 
-  fn map_db_error(e: &(dyn DatabaseError + 'static)) -> Error {
-    match e.try_downcast_ref::<PgDatabaseError>() {
-      Some(pg) => map_pg_error(pg),
-      None => {
-        let mut err = Error::new(Code::Database, e.message().to_string());
-        err.db_code = e.code().map(|c| c.into_owned());
-        err
-      }
-    }
+  fn map_db_error(e: &(dyn DatabaseError + 'static)) -> Option<Error> {
+    e.try_downcast_ref::<PgDatabaseError>().map(map_pg_error)
   }
 }
 

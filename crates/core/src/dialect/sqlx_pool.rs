@@ -32,14 +32,20 @@ pub trait Driver: Send + Sync + 'static {
   /// Column names of table `$1`/`?` in the current schema or database, in ordinal order.
   const TABLE_COLUMNS_SQL: &'static str;
 
+  /// The `dialectType` a configuration gets (`postgres`/`cockroachdb`, `mysql`/`mariadb`).
+  fn dialect_type(backend: crate::env::Backend) -> &'static str;
+  /// Connection options from `SGBD_URI` (a bad URL is `E_CONFIG`, password masked).
+  fn connect_options(uri: &str, redactor: &Redactor) -> Result<<<Self::Db as Database>::Connection as Connection>::Options>;
+
   /// The SQL text sent for `st` (PostgreSQL tags it with its parameter types, see there).
   fn statement_sql(st: &Stmt) -> String;
   fn plan(row: &<Self::Db as Database>::Row) -> Self::Plan;
   /// Pushes one row's cells into `sink`; `buf` is scratch space reused across cells.
   fn push_row(plan: &Self::Plan, row: &<Self::Db as Database>::Row, buf: &mut String, sink: &mut dyn RowSink);
   fn rows_affected(r: &<Self::Db as Database>::QueryResult) -> u64;
-  /// Maps a server error (constraint, unknown column, ...) onto our codes.
-  fn map_db_error(e: &(dyn sqlx::error::DatabaseError + 'static)) -> Error;
+  /// Maps a server error (constraint, unknown column, ...) onto our codes; `None` when it is
+  /// not this driver's error type (it then becomes `E_DATABASE` with the server's code).
+  fn map_db_error(e: &(dyn sqlx::error::DatabaseError + 'static)) -> Option<Error>;
   /// The server refused a cached prepared statement because a table it reads changed shape
   /// (DDL from another pool or process). Nothing ran; outside a transaction the statement
   /// is prepared again and retried once.
@@ -48,10 +54,25 @@ pub trait Driver: Send + Sync + 'static {
 
 // ------------------------------------------------------------------ redaction and URLs
 
-/// Hides the password of a connection URL, for messages: `scheme://user:****@host/db`.
-/// Everything between the user name and the last `@` is masked, so a password holding `@`,
-/// `/` or `?` (even unencoded) never shows.
+/// Hides the passwords of a connection URL, for messages: `scheme://user:****@host/db`, and
+/// a `password=` query parameter. Everything between the user name and the last `@` is
+/// masked, so a password holding `@`, `/` or `?` (even unencoded) never shows.
 pub fn redact_uri(uri: &str) -> String {
+  let masked = mask_user_info(uri);
+  match masked.split_once('?') {
+    Some((base, query)) if query.split('&').any(is_password_param) => {
+      let q: Vec<&str> = query.split('&').map(|p| if is_password_param(p) { "password=****" } else { p }).collect();
+      format!("{base}?{}", q.join("&"))
+    }
+    _ => masked,
+  }
+}
+
+fn is_password_param(pair: &str) -> bool {
+  pair.split('=').next().is_some_and(|k| k.eq_ignore_ascii_case("password"))
+}
+
+fn mask_user_info(uri: &str) -> String {
   let Some(scheme_end) = uri.find("://") else { return uri.to_string() };
   let rest = &uri[scheme_end + 3..];
   let Some(at) = rest.rfind('@') else { return uri.to_string() };
@@ -63,21 +84,29 @@ pub fn redact_uri(uri: &str) -> String {
   format!("{}{user}:****{}", &uri[..scheme_end + 3], &rest[at..])
 }
 
-/// The password of a URL, raw and percent-decoded, to scrub from driver messages.
-fn url_password(uri: &str) -> Vec<String> {
-  let Some(scheme_end) = uri.find("://") else { return Vec::new() };
-  let rest = &uri[scheme_end + 3..];
-  let Some(at) = rest.rfind('@') else { return Vec::new() };
-  let Some((_, pass)) = rest[..at].split_once(':') else { return Vec::new() };
-  if pass.is_empty() {
-    return Vec::new();
+/// The passwords of a URL (user info and `password=`), raw and percent-decoded, to scrub
+/// from driver messages.
+fn url_passwords(uri: &str) -> Vec<String> {
+  let mut raw: Vec<&str> = Vec::new();
+  if let Some((_, rest)) = uri.split_once("://") {
+    if let Some((user_info, _)) = rest.rsplit_once('@') {
+      if let Some((_, pass)) = user_info.split_once(':') {
+        raw.push(pass);
+      }
+    }
   }
-  let decoded = percent_decode(pass);
-  if decoded == pass {
-    vec![pass.to_string()]
-  } else {
-    vec![pass.to_string(), decoded]
+  if let Some((_, query)) = uri.split_once('?') {
+    raw.extend(query.split('&').filter(|p| is_password_param(p)).filter_map(|p| p.split_once('=').map(|(_, v)| v)));
   }
+  let mut out: Vec<String> = Vec::new();
+  for p in raw.into_iter().filter(|p| !p.is_empty()) {
+    for form in [p.to_string(), percent_decode(p)] {
+      if !out.contains(&form) {
+        out.push(form);
+      }
+    }
+  }
+  out
 }
 
 /// `%xx` decoding (invalid sequences are kept as they are).
@@ -109,10 +138,10 @@ pub struct Redactor {
 
 impl Redactor {
   pub fn new(uri: &str) -> Self {
-    Redactor { uri: uri.to_string(), redacted: redact_uri(uri), secrets: url_password(uri) }
+    Redactor { uri: uri.to_string(), redacted: redact_uri(uri), secrets: url_passwords(uri) }
   }
   /// The URL with its password masked.
-  pub fn uri(&self) -> &str {
+  pub fn redacted_uri(&self) -> &str {
     &self.redacted
   }
   pub fn scrub(&self, msg: &str) -> String {
@@ -164,7 +193,7 @@ pub fn join_query(base: &str, pairs: &[(String, String)]) -> String {
 
 /// A malformed `SGBD_URI`: named, with the password masked.
 pub fn bad_url(backend: &str, redactor: &Redactor, why: &str) -> Error {
-  Error::config(format!("SGBD_URI is not a valid {backend} connection URL ({}): {}", redactor.uri(), redactor.scrub(why))).with_field("SGBD_URI")
+  Error::config(format!("SGBD_URI is not a valid {backend} connection URL ({}): {}", redactor.redacted_uri(), redactor.scrub(why))).with_field("SGBD_URI")
 }
 
 // ------------------------------------------------------------------ errors
@@ -173,8 +202,12 @@ pub fn bad_url(backend: &str, redactor: &Redactor, why: &str) -> Error {
 /// `E_CONNECTION`, pool exhaustion to `E_POOL_TIMEOUT`.
 pub fn map_err<D: Driver>(e: sqlx::Error) -> Error {
   match e {
-    sqlx::Error::Database(db) => D::map_db_error(db.as_ref()),
-    sqlx::Error::Io(io) => Error::new(Code::Connection, format!("lost the connection to the {} server: {io}", D::NAME)),
+    sqlx::Error::Database(db) => D::map_db_error(db.as_ref()).unwrap_or_else(|| {
+      let mut err = Error::new(Code::Database, db.message().to_string());
+      err.db_code = db.code().map(|c| c.into_owned());
+      err
+    }),
+    sqlx::Error::Io(io) => Error::new(Code::Connection, format!("connection to the {} server failed: {io}", D::NAME)),
     sqlx::Error::Tls(t) => Error::new(Code::Connection, format!("TLS failure talking to the {} server: {t}", D::NAME)),
     sqlx::Error::Protocol(p) => Error::new(Code::Connection, format!("protocol error from the {} server: {p}", D::NAME)),
     sqlx::Error::WorkerCrashed => Error::new(Code::Connection, format!("the {} connection worker stopped", D::NAME)),
@@ -186,6 +219,19 @@ pub fn map_err<D: Driver>(e: sqlx::Error) -> Error {
 }
 
 // ------------------------------------------------------------------ the pool
+
+/// Opens a pooled dialect for `config` with driver `D`.
+pub async fn open<D: Driver>(config: OrmConfig) -> Result<Arc<dyn super::AsyncDialect>>
+where
+  for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+  for<'a> ParamRef<'a>: Encode<'a, D::Db> + Type<D::Db>,
+{
+  let redactor = Redactor::new(&config.uri);
+  let options = D::connect_options(&config.uri, &redactor)?;
+  let pool = SqlxPool::<D>::open(options, &config, redactor).await?;
+  let name = D::dialect_type(config.backend);
+  Ok(Arc::new(super::pooled::PooledDialect::new(config, pool, name)))
+}
 
 /// Incremented after every DDL statement: prepared statements cached on a connection before
 /// it may describe a table's old shape (PostgreSQL then fails a `SELECT *` with "cached plan
@@ -210,19 +256,21 @@ where
   /// Connects once eagerly, so an unreachable server or a bad password fails `getDialect()`
   /// with a clear `E_CONNECTION` instead of a pool timeout at the first call; the pool
   /// itself opens connections on demand. Broken idle connections (killed by the server, a
-  /// restart) are detected by a ping on checkout and replaced.
+  /// restart) are detected by a ping on checkout and replaced. (TLS needs no process-wide
+  /// rustls provider: sqlx builds its client config with the ring provider explicitly.)
   pub async fn open(options: <<D::Db as Database>::Connection as Connection>::Options, config: &OrmConfig, redactor: Redactor) -> Result<Self> {
-    crate::tls::ensure_crypto_provider();
     let timeout = Duration::from_millis(config.pool_timeout_ms);
     let probe = tokio::time::timeout(timeout, options.connect()).await;
-    let fail = |msg: String| Error::new(Code::Connection, format!("Failed to connect to {} ({}): {}", D::NAME, redactor.uri(), redactor.scrub(&msg)));
+    let fail = |msg: String| Error::new(Code::Connection, format!("Failed to connect to {} ({}): {}", D::NAME, redactor.redacted_uri(), redactor.scrub(&msg)));
     match probe {
       Err(_) => return Err(fail(format!("no answer within {} ms (DB_POOL_TIMEOUT_MS)", config.pool_timeout_ms))),
       Ok(Err(e)) => {
         let mapped = map_err::<D>(e);
-        let code = if mapped.code == Code::Config { Code::Config } else { Code::Connection };
         let mut err = fail(mapped.message);
-        err.code = code;
+        if mapped.code == Code::Config {
+          err.code = Code::Config;
+          err.field = Some("SGBD_URI".into());
+        }
         err.db_code = mapped.db_code;
         return Err(err);
       }
@@ -245,7 +293,7 @@ where
         format!("all {} {} connections stayed busy for {} ms (DB_POOL_SIZE, DB_POOL_TIMEOUT_MS)", self.max, D::NAME, self.timeout_ms),
       )
     } else {
-      Error::new(Code::Connection, format!("could not connect to {} ({}) within {} ms", D::NAME, self.redactor.uri(), self.timeout_ms))
+      Error::new(Code::Connection, format!("could not connect to {} ({}) within {} ms", D::NAME, self.redactor.redacted_uri(), self.timeout_ms))
     }
   }
 }
@@ -275,8 +323,11 @@ where
     drop(conn);
   }
 
+  /// sqlx waits for every checked-out connection to come back; a transaction never ended
+  /// would make `disconnect()` hang, so the wait is bounded. Connections still out are
+  /// closed when they are dropped (the pool is marked closed at once).
   async fn close(&self) {
-    self.pool.close().await;
+    let _ = tokio::time::timeout(Duration::from_millis(self.timeout_ms), self.pool.close()).await;
   }
 }
 
@@ -491,6 +542,8 @@ mod tests {
     assert_eq!(redact_uri("postgres://u:p%40ss@h:5432/db?sslmode=require"), "postgres://u:****@h:5432/db?sslmode=require");
     assert_eq!(redact_uri("mysql://u:a@b/c@h/db"), "mysql://u:****@h/db");
     assert_eq!(redact_uri("mysql://root@h/db"), "mysql://root@h/db");
+    assert_eq!(redact_uri("postgres://h/db?user=u&password=p%26w&sslmode=require"), "postgres://h/db?user=u&password=****&sslmode=require");
+    assert_eq!(Redactor::new("postgres://h/db?password=p%26w").scrub("x p&w y"), "x **** y");
     let r = Redactor::new("postgres://u:s3cr%21t@h/db");
     assert_eq!(r.scrub("bad s3cr!t and s3cr%21t"), "bad **** and ****");
   }
