@@ -127,88 +127,88 @@ impl SqlEngine {
   // ---------------------------------------------------------------- dispatch
 
   /// Runs one dialect call and returns its result as JSON text.
-  pub async fn run<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, req: Request) -> Result<String> {
+  pub async fn run<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, req: &Request) -> Result<String> {
     self.run_inner(c, s, req).await.map_err(|e| e.in_entity(&s.name))
   }
 
-  async fn run_inner<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, req: Request) -> Result<String> {
+  async fn run_inner<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, req: &Request) -> Result<String> {
     let f = self.flavour;
     match req {
       Request::Find { filter, options } => {
-        let o = QueryOptions::parse(&options, s)?;
-        self.query_json(c, &query::select(f, s, &filter, &o)?, Some(s), false).await
+        let o = QueryOptions::parse(options, s)?;
+        self.query_json(c, &query::select(f, s, filter, &o)?, Some(s), false).await
       }
       Request::FindOne { filter, options } => {
-        let mut o = QueryOptions::parse(&options, s)?;
+        let mut o = QueryOptions::parse(options, s)?;
         o.limit = Some(1);
-        self.query_json(c, &query::select(f, s, &filter, &o)?, Some(s), true).await
+        self.query_json(c, &query::select(f, s, filter, &o)?, Some(s), true).await
       }
       Request::FindById { id, options } => {
-        let o = QueryOptions::parse(&options, s)?;
+        let o = QueryOptions::parse(options, s)?;
         match id {
           None => Ok("null".into()),
-          Some(id) => self.find_by_id_json(c, s, &id, &o).await,
+          Some(id) => self.find_by_id_json(c, s, id, &o).await,
         }
       }
       Request::FindWithRelations { filter, relations, options } => {
-        let o = QueryOptions::parse(&options, s)?;
-        let mut rows = self.query_rows(c, &query::select(f, s, &filter, &o)?, Some(s)).await?;
-        self.populate(c, s, &mut rows, &relations, 0).await?;
+        let o = QueryOptions::parse(options, s)?;
+        let mut rows = self.query_rows(c, &query::select(f, s, filter, &o)?, Some(s)).await?;
+        self.populate(c, s, &mut rows, relations, 0).await?;
         Ok(json_text(&Value::Array(rows.into_iter().map(Value::Object).collect())))
       }
       Request::FindByIdWithRelations { id, relations, options } => {
-        let o = QueryOptions::parse(&options, s)?;
+        let o = QueryOptions::parse(options, s)?;
         let Some(id) = id else { return Ok("null".into()) };
-        match self.find_by_id_value(c, s, &id, &o, 0).await? {
+        match self.find_by_id_value(c, s, id, &o, 0).await? {
           None => Ok("null".into()),
           Some(row) => {
             let mut rows = vec![row];
-            self.populate(c, s, &mut rows, &relations, 0).await?;
+            self.populate(c, s, &mut rows, relations, 0).await?;
             Ok(json_text(&Value::Object(rows.remove(0))))
           }
         }
       }
-      Request::Create { data } => self.create(c, s, data).await,
+      Request::Create { data } => self.create(c, s, data.clone()).await,
       Request::Update { id, data } => match id {
         None => Ok("null".into()),
-        Some(id) => self.update(c, s, &id, data).await,
+        Some(id) => self.update(c, s, id, data.clone()).await,
       },
       Request::UpdateMany { filter, data } => {
         let data = data.as_object().cloned().unwrap_or_default();
-        match query::update_many(f, s, &filter, &data)? {
+        match query::update_many(f, s, filter, &data)? {
           None => Ok("0".into()),
           Some(st) => Ok(self.exec(c, &st).await?.to_string()),
         }
       }
       Request::Delete { id } => match id {
         None => Ok("false".into()),
-        Some(id) => Ok(self.delete(c, s, &id).await?.to_string()),
+        Some(id) => Ok(self.delete(c, s, id).await?.to_string()),
       },
-      Request::DeleteMany { filter } => Ok(self.delete_many(c, s, &filter).await?.to_string()),
+      Request::DeleteMany { filter } => Ok(self.delete_many(c, s, filter).await?.to_string()),
       Request::Count { filter, options } => {
-        let o = QueryOptions::parse(&options, s)?;
-        let v = self.query_column(c, &query::count(f, s, &filter, &o)?, None).await?;
+        let o = QueryOptions::parse(options, s)?;
+        let v = self.query_column(c, &query::count(f, s, filter, &o)?, None).await?;
         Ok(count_value(v.first()).to_string())
       }
       Request::Distinct { field, filter, options } => {
-        let o = QueryOptions::parse(&options, s)?;
-        let v = self.query_column(c, &query::distinct(f, s, &field, &filter, &o)?, Some(s)).await?;
+        let o = QueryOptions::parse(options, s)?;
+        let v = self.query_column(c, &query::distinct(f, s, field, filter, &o)?, Some(s)).await?;
         Ok(json_text(&Value::Array(v)))
       }
       Request::Aggregate { stages, options } => {
-        let o = QueryOptions::parse(&options, s)?;
-        self.query_json(c, &query::aggregate(f, s, &stages, &o)?, None, false).await
+        let o = QueryOptions::parse(options, s)?;
+        self.query_json(c, &query::aggregate(f, s, stages, &o)?, None, false).await
       }
       Request::Upsert { filter, data } => {
         let mut o = QueryOptions { limit: Some(1), ..Default::default() };
         o.select = Some(vec!["id".into()]);
-        let ids = self.query_column(c, &query::select(f, s, &filter, &o)?, None).await?;
+        let ids = self.query_column(c, &query::select(f, s, filter, &o)?, None).await?;
         match ids.first().and_then(Value::as_str) {
           Some(id) => {
             let id = id.to_string();
-            self.update(c, s, &id, data).await
+            self.update(c, s, &id, data.clone()).await
           }
-          None => self.create(c, s, data).await,
+          None => self.create(c, s, data.clone()).await,
         }
       }
       Request::Increment { id, field, amount } => {
@@ -216,23 +216,23 @@ impl SqlEngine {
         if !amount.is_number() {
           return Err(Error::arg(format!("increment: amount must be a number, got {amount}")).with_field("amount"));
         }
-        if self.exists(c, s, &id).await? {
-          self.exec(c, &query::increment(f, s, &id, &field, &amount)?).await?;
-          self.find_by_id_json(c, s, &id, &QueryOptions::default()).await
+        if self.exists(c, s, id).await? {
+          self.exec(c, &query::increment(f, s, id, field, amount)?).await?;
+          self.find_by_id_json(c, s, id, &QueryOptions::default()).await
         } else {
           // The reference creates the row with that id (§12.2 #10, kept).
           let mut data = Map::new();
-          data.insert("id".into(), Value::String(id));
-          data.insert(field, amount);
+          data.insert("id".into(), Value::String(id.clone()));
+          data.insert(field.clone(), amount.clone());
           self.create(c, s, Value::Object(data)).await
         }
       }
-      Request::AddToSet { id, field, value } => self.array_op(c, s, id, &field, value, true).await,
-      Request::Pull { id, field, value } => self.array_op(c, s, id, &field, value, false).await,
+      Request::AddToSet { id, field, value } => self.array_op(c, s, id.clone(), field, value.clone(), true).await,
+      Request::Pull { id, field, value } => self.array_op(c, s, id.clone(), field, value.clone(), false).await,
       Request::Search { query: q, fields, options } => {
-        let o = QueryOptions::parse(&options, s)?;
-        let fields = fields.unwrap_or_else(|| s.fields.iter().filter(|f| f.ty == FieldType::String).map(|f| f.name.clone()).collect());
-        self.query_json(c, &query::search(f, s, &q, &fields, &o)?, Some(s), false).await
+        let o = QueryOptions::parse(options, s)?;
+        let fields = fields.clone().unwrap_or_else(|| s.fields.iter().filter(|f| f.ty == FieldType::String).map(|f| f.name.clone()).collect());
+        self.query_json(c, &query::search(f, s, q, &fields, &o)?, Some(s), false).await
       }
     }
   }

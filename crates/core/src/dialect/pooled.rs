@@ -22,6 +22,12 @@ pub trait Pool: Send + Sync + 'static {
   fn acquire(&self) -> impl Future<Output = Result<Self::Conn>> + Send;
   /// Gives a connection back without reusing it (its state is unknown after a failure).
   fn discard(&self, conn: Self::Conn) -> impl Future<Output = ()> + Send;
+  /// Whether `conn` had been lying idle in the pool (rather than freshly connected): only
+  /// such a connection can have been closed by the server behind our back.
+  fn was_idle(conn: &Self::Conn) -> bool;
+  /// Drops every idle connection (after one of them turned out dead, the others probably
+  /// are too: a server restart, or connections killed together).
+  fn flush_idle(&self);
   fn close(&self) -> impl Future<Output = ()> + Send;
 }
 
@@ -81,26 +87,38 @@ impl<P: Pool> PooledDialect<P> {
     Ok(explicit.and_then(|id| txs.get(&id).cloned()))
   }
 
-  /// Runs `f` on the call's transaction connection, or on a pooled connection.
+  /// Runs `f` on the call's transaction connection, or on a pooled connection. Outside a
+  /// transaction, a call that fails because its idle connection was closed by the server
+  /// (killed, server restarted) runs again once on a fresh connection: idle connections are
+  /// not pinged before use, which would cost a round trip per call.
   async fn with_conn<T, F>(&self, tx: Option<&str>, f: F) -> Result<T>
   where
-    F: for<'c> FnOnce(&'c SqlEngine, &'c mut P::Conn) -> std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>,
+    F: for<'c> Fn(&'c SqlEngine, &'c mut P::Conn) -> std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>,
   {
     self.check_open()?;
-    match self.slot_for(tx)? {
-      Some(slot) => {
-        let mut st = slot.lock().await;
-        let conn = st.conn.as_mut().ok_or_else(|| Error::new(Code::Transaction, "the transaction's connection is gone"))?;
-        f(&self.engine, conn).await
-      }
-      None => {
-        let mut conn = self.pool.acquire().await?;
-        let r = f(&self.engine, &mut conn).await;
+    if let Some(slot) = self.slot_for(tx)? {
+      let mut st = slot.lock().await;
+      let conn = st.conn.as_mut().ok_or_else(|| Error::new(Code::Transaction, "the transaction's connection is gone"))?;
+      return f(&self.engine, conn).await;
+    }
+    let mut conn = self.pool.acquire().await?;
+    let r = f(&self.engine, &mut conn).await;
+    match r {
+      Err(e) if e.code == Code::Connection => {
+        let stale = P::was_idle(&conn);
+        self.pool.discard(conn).await;
+        if !stale {
+          return Err(e);
+        }
+        self.pool.flush_idle();
+        let mut fresh = self.pool.acquire().await?;
+        let r = f(&self.engine, &mut fresh).await;
         if matches!(&r, Err(e) if e.code == Code::Connection) {
-          self.pool.discard(conn).await;
+          self.pool.discard(fresh).await;
         }
         r
       }
+      other => other,
     }
   }
 
@@ -206,14 +224,27 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
   }
 
   fn init_schema(self: Arc<Self>, handles: Vec<u32>) -> BoxFuture<()> {
-    Box::pin(async move { self.with_conn(None, move |e, c| Box::pin(async move { e.init_schema(c, &handles).await })).await })
+    Box::pin(async move {
+      let handles = Arc::new(handles);
+      self
+        .with_conn(None, |e, c| {
+          let handles = handles.clone();
+          Box::pin(async move { e.init_schema(c, &handles).await })
+        })
+        .await
+    })
   }
 
   fn call(self: Arc<Self>, method: String, handle: u32, args: String, tx: Option<String>) -> BoxFuture<String> {
     Box::pin(async move {
-      let req = Request::parse(&method, &args)?;
+      let req = Arc::new(Request::parse(&method, &args)?);
       let schema = self.engine.schema(handle)?;
-      self.with_conn(tx.as_deref(), move |e, c| Box::pin(async move { e.run(c, &schema, req).await })).await
+      self
+        .with_conn(tx.as_deref(), |e, c| {
+          let (schema, req) = (schema.clone(), req.clone());
+          Box::pin(async move { e.run(c, &schema, &req).await })
+        })
+        .await
     })
   }
 
@@ -231,8 +262,10 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
 
   fn execute(self: Arc<Self>, sql: String, params: String, rows: bool, tx: Option<String>) -> BoxFuture<String> {
     Box::pin(async move {
+      let (sql, params) = (Arc::new(sql), Arc::new(params));
       self
-        .with_conn(tx.as_deref(), move |e, c| {
+        .with_conn(tx.as_deref(), |e, c| {
+          let (sql, params) = (sql.clone(), params.clone());
           Box::pin(async move {
             if rows {
               e.execute_query(c, &sql, &params).await
@@ -250,7 +283,13 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
       if op == Admin::TestConnection && self.check_open().is_err() {
         return Ok("false".into());
       }
-      let r = self.with_conn(tx.as_deref(), move |e, c| Box::pin(async move { op.run(e, c).await })).await;
+      let op = Arc::new(op);
+      let r = self
+        .with_conn(tx.as_deref(), |e, c| {
+          let op = op.clone();
+          Box::pin(async move { op.run(e, c).await })
+        })
+        .await;
       match r {
         Err(_) if self.closed.load(Ordering::Acquire) => Ok("false".into()),
         other => other,

@@ -221,7 +221,7 @@ impl SqliteSession {
     let req = super::Request::parse(method, args)?;
     let schema = self.engine.schema(handle)?;
     let conn = self.conn.as_mut().ok_or_else(closed)?;
-    run_now(self.engine.run(conn, &schema, req))
+    run_now(self.engine.run(conn, &schema, &req))
   }
 
   pub fn init_schema(&mut self, handles: &[u32]) -> Result<()> {

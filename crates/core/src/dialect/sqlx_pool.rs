@@ -3,13 +3,16 @@
 //! redaction, transaction tracking, ISO date text). Each backend supplies a `Driver`: how a
 //! parameter is bound, how a row becomes cells, and how a server error maps onto our codes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
-use sqlx::pool::{PoolConnection, PoolOptions};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Database, Encode, Executor, Type};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection as _, Database, Encode, Executor, Type};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::pooled::Pool;
 use super::rows::{Cell, RowSink};
@@ -35,7 +38,7 @@ pub trait Driver: Send + Sync + 'static {
   /// The `dialectType` a configuration gets (`postgres`/`cockroachdb`, `mysql`/`mariadb`).
   fn dialect_type(backend: crate::env::Backend) -> &'static str;
   /// Connection options from `SGBD_URI` (a bad URL is `E_CONFIG`, password masked).
-  fn connect_options(uri: &str, redactor: &Redactor) -> Result<<<Self::Db as Database>::Connection as Connection>::Options>;
+  fn connect_options(uri: &str, redactor: &Redactor) -> Result<<<Self::Db as Database>::Connection as sqlx::Connection>::Options>;
 
   /// The SQL text sent for `st` (PostgreSQL tags it with its parameter types, see there).
   fn statement_sql(st: &Stmt) -> String;
@@ -241,8 +244,25 @@ struct Shared {
   ddl_generation: AtomicU64,
 }
 
+type Connection<D> = <<D as Driver>::Db as Database>::Connection;
+/// `SqlxConn::conn` is `Some` from checkout until `drop` gives it back.
+const LIVE: &str = "connection present until dropped";
+type Options<D> = <Connection<D> as sqlx::Connection>::Options;
+
+/// The connections of one dialect. sqlx's own pool pings every connection when it is given
+/// back (and optionally before lending it), a round trip per call; this pool keeps idle
+/// connections without pinging and relies on `PooledDialect` retrying a call once when an
+/// idle connection turns out to be dead.
+struct PoolInner<D: Driver> {
+  options: Options<D>,
+  idle: Mutex<Vec<Connection<D>>>,
+  /// One permit per connection that may exist (idle or lent out).
+  permits: Arc<Semaphore>,
+  closed: AtomicBool,
+}
+
 pub struct SqlxPool<D: Driver> {
-  pool: sqlx::Pool<D::Db>,
+  inner: Arc<PoolInner<D>>,
   shared: Arc<Shared>,
   redactor: Redactor,
   max: u32,
@@ -254,46 +274,47 @@ where
   for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
 {
   /// Connects once eagerly, so an unreachable server or a bad password fails `getDialect()`
-  /// with a clear `E_CONNECTION` instead of a pool timeout at the first call; the pool
-  /// itself opens connections on demand. Broken idle connections (killed by the server, a
-  /// restart) are detected by a ping on checkout and replaced. (TLS needs no process-wide
-  /// rustls provider: sqlx builds its client config with the ring provider explicitly.)
-  pub async fn open(options: <<D::Db as Database>::Connection as Connection>::Options, config: &OrmConfig, redactor: Redactor) -> Result<Self> {
-    let timeout = Duration::from_millis(config.pool_timeout_ms);
-    let probe = tokio::time::timeout(timeout, options.connect()).await;
-    let fail = |msg: String| Error::new(Code::Connection, format!("Failed to connect to {} ({}): {}", D::NAME, redactor.redacted_uri(), redactor.scrub(&msg)));
-    match probe {
-      Err(_) => return Err(fail(format!("no answer within {} ms (DB_POOL_TIMEOUT_MS)", config.pool_timeout_ms))),
-      Ok(Err(e)) => {
-        let mapped = map_err::<D>(e);
-        let mut err = fail(mapped.message);
-        if mapped.code == Code::Config {
-          err.code = Code::Config;
-          err.field = Some("SGBD_URI".into());
-        }
-        err.db_code = mapped.db_code;
-        return Err(err);
-      }
-      Ok(Ok(conn)) => {
-        let _ = conn.close().await;
-      }
-    }
+  /// with a clear `E_CONNECTION` instead of an error at the first call; that connection
+  /// becomes the pool's first idle one. (TLS needs no process-wide rustls provider: sqlx
+  /// builds its client config with the ring provider explicitly.)
+  pub async fn open(options: Options<D>, config: &OrmConfig, redactor: Redactor) -> Result<Self> {
     let max = config.pool_size.unwrap_or(DEFAULT_POOL_SIZE).max(1);
-    let pool = PoolOptions::<D::Db>::new().max_connections(max).acquire_timeout(timeout).test_before_acquire(true).connect_lazy_with(options);
-    Ok(SqlxPool { pool, shared: Arc::default(), redactor, max, timeout_ms: config.pool_timeout_ms })
+    let pool = SqlxPool {
+      inner: Arc::new(PoolInner { options, idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(max as usize)), closed: AtomicBool::new(false) }),
+      shared: Arc::default(),
+      redactor,
+      max,
+      timeout_ms: config.pool_timeout_ms,
+    };
+    let first = pool.connect(Instant::now() + Duration::from_millis(config.pool_timeout_ms)).await.map_err(|mut e| {
+      e.message = format!("Failed to connect to {} ({}): {}", D::NAME, pool.redactor.redacted_uri(), e.message);
+      e
+    })?;
+    pool.idle().push(first);
+    Ok(pool)
   }
 
-  /// A checkout that timed out: every connection busy (`E_POOL_TIMEOUT`), or the server not
-  /// accepting new connections (`E_CONNECTION`; the pool retries refused connections until
-  /// the timeout, so a restarting server is waited for).
-  fn timed_out(&self) -> Error {
-    if self.pool.size() >= self.max && self.pool.num_idle() == 0 {
-      Error::new(
-        Code::PoolTimeout,
-        format!("all {} {} connections stayed busy for {} ms (DB_POOL_SIZE, DB_POOL_TIMEOUT_MS)", self.max, D::NAME, self.timeout_ms),
-      )
-    } else {
-      Error::new(Code::Connection, format!("could not connect to {} ({}) within {} ms", D::NAME, self.redactor.redacted_uri(), self.timeout_ms))
+  fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection<D>>> {
+    // A panic while the lock was held cannot leave the list inconsistent: take it anyway.
+    self.inner.idle.lock().unwrap_or_else(|p| p.into_inner())
+  }
+
+  /// A new connection, before `deadline`.
+  async fn connect(&self, deadline: Instant) -> Result<Connection<D>> {
+    match tokio::time::timeout_at(deadline.into(), self.inner.options.connect()).await {
+      Ok(Ok(c)) => Ok(c),
+      Ok(Err(e)) => {
+        let mut err = map_err::<D>(e);
+        err.message = self.redactor.scrub(&err.message);
+        if err.code == Code::Config {
+          err.field = Some("SGBD_URI".into());
+        } else if err.code != Code::Connection {
+          // An authentication or database-selection failure is a connection failure here.
+          err.code = Code::Connection;
+        }
+        Err(err)
+      }
+      Err(_) => Err(Error::new(Code::Connection, format!("could not connect to {} ({}) within {} ms (DB_POOL_TIMEOUT_MS)", D::NAME, self.redactor.redacted_uri(), self.timeout_ms))),
     }
   }
 }
@@ -306,50 +327,97 @@ where
   type Conn = SqlxConn<D>;
 
   async fn acquire(&self) -> Result<Self::Conn> {
-    match self.pool.acquire().await {
-      Ok(conn) => Ok(SqlxConn { seen_generation: self.shared.ddl_generation.load(Ordering::Acquire), conn, shared: self.shared.clone(), in_tx: false, buf: String::new() }),
-      Err(sqlx::Error::PoolTimedOut) => Err(self.timed_out()),
-      Err(e) => {
-        let mut err = map_err::<D>(e);
-        err.message = self.redactor.scrub(&err.message);
-        Err(err)
-      }
+    let closed = || Error::new(Code::Closed, format!("the {} dialect was disconnected; call getDialect() again", D::NAME));
+    if self.inner.closed.load(Ordering::Acquire) {
+      return Err(closed());
     }
+    let deadline = Instant::now() + Duration::from_millis(self.timeout_ms);
+    let permit = match tokio::time::timeout_at(deadline.into(), self.inner.permits.clone().acquire_owned()).await {
+      Ok(Ok(p)) => p,
+      Ok(Err(_)) => return Err(closed()),
+      Err(_) => {
+        return Err(Error::new(
+          Code::PoolTimeout,
+          format!("all {} {} connections stayed busy for {} ms (DB_POOL_SIZE, DB_POOL_TIMEOUT_MS)", self.max, D::NAME, self.timeout_ms),
+        ))
+      }
+    };
+    let reused = self.idle().pop();
+    let (conn, was_idle) = match reused {
+      Some(c) => (c, true),
+      None => (self.connect(deadline).await?, false),
+    };
+    Ok(SqlxConn {
+      seen_generation: self.shared.ddl_generation.load(Ordering::Acquire),
+      conn: Some(conn),
+      pool: self.inner.clone(),
+      _permit: permit,
+      shared: self.shared.clone(),
+      in_tx: false,
+      healthy: true,
+      busy: false,
+      was_idle,
+      buf: String::new(),
+    })
   }
 
   async fn discard(&self, mut conn: Self::Conn) {
-    // Closed in the background: a broken socket must not hold the caller up.
-    conn.conn.close_on_drop();
+    conn.healthy = false;
     drop(conn);
   }
 
-  /// sqlx waits for every checked-out connection to come back; a transaction never ended
-  /// would make `disconnect()` hang, so the wait is bounded. Connections still out are
-  /// closed when they are dropped (the pool is marked closed at once).
+  fn was_idle(conn: &Self::Conn) -> bool {
+    conn.was_idle
+  }
+
+  fn flush_idle(&self) {
+    let dead: Vec<Connection<D>> = std::mem::take(&mut *self.idle());
+    drop(dead);
+  }
+
+  /// Idle connections are closed politely; connections still lent out (a transaction never
+  /// ended) are closed when they come back.
   async fn close(&self) {
-    let _ = tokio::time::timeout(Duration::from_millis(self.timeout_ms), self.pool.close()).await;
+    self.inner.closed.store(true, Ordering::Release);
+    self.inner.permits.close();
+    let idle: Vec<Connection<D>> = std::mem::take(&mut *self.idle());
+    let deadline = Instant::now() + Duration::from_millis(self.timeout_ms);
+    for c in idle {
+      let _ = tokio::time::timeout_at(deadline.into(), c.close()).await;
+    }
   }
 }
 
 // ------------------------------------------------------------------ the connection
 
 pub struct SqlxConn<D: Driver> {
-  conn: PoolConnection<D::Db>,
+  /// Always `Some` until the connection goes back to the pool in `drop`.
+  conn: Option<Connection<D>>,
+  pool: Arc<PoolInner<D>>,
+  _permit: OwnedSemaphorePermit,
   shared: Arc<Shared>,
   /// The DDL generation this connection's statement cache is valid for.
   seen_generation: u64,
   /// A transaction was opened through `batch` and not yet ended.
   in_tx: bool,
+  /// No transport failure was seen on this connection.
+  healthy: bool,
+  /// A statement is on the wire; a connection dropped in that state (a cancelled call) is
+  /// in an unknown state and is closed instead of reused.
+  busy: bool,
+  /// It came from the idle list rather than a fresh connect.
+  was_idle: bool,
   /// Scratch text for cells that must be formatted (dates, numerics, uuids).
   buf: String,
 }
 
 impl<D: Driver> Drop for SqlxConn<D> {
+  /// Back to the idle list, unless the connection is broken, busy, inside a transaction
+  /// (closing it makes the server roll the transaction back) or the pool is closed.
   fn drop(&mut self) {
-    // A connection dropped inside a transaction (a cancelled call) must not go back to the
-    // pool with the transaction open: closing it makes the server roll it back.
-    if self.in_tx {
-      self.conn.close_on_drop();
+    let Some(conn) = self.conn.take() else { return };
+    if self.healthy && !self.busy && !self.in_tx && !self.pool.closed.load(Ordering::Acquire) {
+      self.pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
     }
   }
 }
@@ -378,11 +446,20 @@ where
   for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
   for<'a> ParamRef<'a>: Encode<'a, D::Db> + Type<D::Db>,
 {
+  /// Maps a failure, remembering a broken transport so the connection is not reused.
+  fn failed(&mut self, e: sqlx::Error) -> Error {
+    let err = map_err::<D>(e);
+    if err.code == Code::Connection {
+      self.healthy = false;
+    }
+    err
+  }
+
   /// Drops cached prepared statements when some connection ran DDL since they were made.
   async fn refresh_statement_cache(&mut self) -> Result<()> {
     let current = self.shared.ddl_generation.load(Ordering::Acquire);
     if current != self.seen_generation {
-      self.conn.clear_cached_statements().await.map_err(map_err::<D>)?;
+      self.conn.as_mut().expect(LIVE).clear_cached_statements().await.map_err(|e| self.failed(e))?;
       self.seen_generation = current;
     }
     Ok(())
@@ -404,7 +481,10 @@ where
     for p in &st.params {
       q = q.bind(ParamRef(p));
     }
-    q.fetch_all(&mut *self.conn).await
+    self.busy = true;
+    let r = q.fetch_all(self.conn.as_mut().expect(LIVE)).await;
+    self.busy = false;
+    r
   }
 
   async fn run(&mut self, st: &Stmt) -> std::result::Result<<D::Db as Database>::QueryResult, sqlx::Error> {
@@ -412,19 +492,22 @@ where
     for p in &st.params {
       q = q.bind(ParamRef(p));
     }
-    q.execute(&mut *self.conn).await
+    self.busy = true;
+    let r = q.execute(self.conn.as_mut().expect(LIVE)).await;
+    self.busy = false;
+    r
   }
 
   async fn query_rows(&mut self, st: &Stmt, sink: &mut dyn RowSink) -> Result<()> {
     self.refresh_statement_cache().await?;
     let rows = match self.fetch(st).await {
       Err(e) if self.retry_stale(&e) => {
-        self.conn.clear_cached_statements().await.map_err(map_err::<D>)?;
+        self.conn.as_mut().expect(LIVE).clear_cached_statements().await.map_err(|e| self.failed(e))?;
         self.fetch(st).await
       }
       other => other,
     }
-    .map_err(map_err::<D>)?;
+    .map_err(|e| self.failed(e))?;
     let Some(first) = rows.first() else { return Ok(()) };
     let plan = D::plan(first);
     {
@@ -443,18 +526,21 @@ where
     self.refresh_statement_cache().await?;
     let r = match self.run(st).await {
       Err(e) if self.retry_stale(&e) => {
-        self.conn.clear_cached_statements().await.map_err(map_err::<D>)?;
+        self.conn.as_mut().expect(LIVE).clear_cached_statements().await.map_err(|e| self.failed(e))?;
         self.run(st).await
       }
       other => other,
     }
-    .map_err(map_err::<D>)?;
+    .map_err(|e| self.failed(e))?;
     self.after_ddl(&st.sql);
     Ok(D::rows_affected(&r))
   }
 
   async fn run_batch(&mut self, sql: &str) -> Result<()> {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut *self.conn).await.map_err(map_err::<D>)?;
+    self.busy = true;
+    let r = sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(self.conn.as_mut().expect(LIVE)).await;
+    self.busy = false;
+    r.map_err(|e| self.failed(e))?;
     if let Some(open) = tx_effect(sql) {
       self.in_tx = open;
     }
