@@ -248,28 +248,12 @@ export interface IRepository<T extends { id: string }> {
   search(query: string, options?: QueryOptions): Promise<T[]>
 }
 
-export declare class BaseRepository<T extends { id: string } = Row> implements IRepository<T> {
+/** Every IRepository method, for one schema; read results go through `normalizeDoc`. */
+export interface BaseRepository<T extends { id: string } = Row> extends IRepository<T> {}
+export declare class BaseRepository<T extends { id: string } = Row> {
   constructor(schema: EntitySchema, dialect: IDialect)
   readonly schema: EntitySchema
   readonly dialect: IDialect
-  findAll(filter?: FilterQuery, options?: QueryOptions): Promise<T[]>
-  findOne(filter: FilterQuery, options?: QueryOptions): Promise<T | null>
-  findById(idOrEntity: string | number | Partial<T> | null | undefined, options?: QueryOptions): Promise<T | null>
-  findByIdWithRelations(id: string, relations?: readonly string[], options?: QueryOptions): Promise<T | null>
-  findWithRelations(filter: FilterQuery, relations: readonly string[], options?: QueryOptions): Promise<T[]>
-  create(data: Partial<T>): Promise<T>
-  update(id: string, data: Partial<T>): Promise<T | null>
-  updateMany(filter: FilterQuery, data: Partial<T>): Promise<number>
-  delete(id: string): Promise<boolean>
-  deleteMany(filter: FilterQuery): Promise<number>
-  count(filter?: FilterQuery, options?: QueryOptions): Promise<number>
-  distinct(field: string, filter?: FilterQuery, options?: QueryOptions): Promise<unknown[]>
-  aggregate<R = Record<string, unknown>>(stages: readonly AggregateStage[], options?: QueryOptions): Promise<R[]>
-  upsert(filter: FilterQuery, data: Partial<T>): Promise<T>
-  increment(id: string, field: string, amount: number): Promise<T>
-  addToSet(id: string, field: string, value: unknown): Promise<T | null>
-  pull(id: string, field: string, value: unknown): Promise<T | null>
-  search(query: string, options?: QueryOptions): Promise<T[]>
 }
 
 // ---------------------------------------------------------------- errors

@@ -31,9 +31,10 @@ async function track(c, ctx) {
 }
 
 const backend = await sqliteBackend()
-const ours = await openOurs(backend.ourOptions)
+await (await openOurs(backend.ourOptions, 'create')).close()
 const seeded = seedRows(nrows)
 backend.seed(seeded)
+const ours = await openOurs(backend.ourOptions)
 const ctx = makeContext(seeded, 0)
 const results = [await track(ours, ctx)]
 await ours.close()

@@ -18,7 +18,7 @@ const indexes = [{ fields: { category: 'asc' } }, { fields: { age: 'asc' } }]
 
 /** The table every read and update runs on (seeded with `rows` rows). */
 export const Items = { name: 'BenchItem', collection: 'bench_items', timestamps: true, fields, relations: {}, indexes }
-/** The table `create` writes into, emptied before every timed run. */
+/** The table `create` writes into, emptied (by each contender) before every timed run. */
 export const Writes = { name: 'BenchWrite', collection: 'bench_writes', timestamps: true, fields, relations: {}, indexes }
 
 export const COLUMNS = ['id', ...Object.keys(fields), 'createdAt', 'updatedAt']
@@ -114,14 +114,14 @@ export const WORKLOADS = [
     key: 'create',
     label: 'create one by one',
     ops: [10000, 1000],
-    prepare: (c, ctx) => ctx.resetWrites(),
+    prepare: (c) => c.resetWrites(),
     run: (c, ctx, n) => serial(n, (i) => c.create(ctx.newData[i])),
   },
   {
     key: 'createTx',
     label: 'create in one $transaction',
     ops: [10000, 1000],
-    prepare: (c, ctx) => ctx.resetWrites(),
+    prepare: (c) => c.resetWrites(),
     run: (c, ctx, n) => c.createInTransaction(ctx.newData.slice(0, n)),
   },
   { key: 'update', label: 'update by id', ops: [5000, 500], run: (c, ctx, n) => serial(n, (i) => c.update(ctx.lookup(i), { score: i % 1000 })) },

@@ -41,7 +41,7 @@ pub async fn open_dialect(source: String, kind: String) -> Result<Option<Either<
     other => return Err(to_napi(mosta_core::Error::arg(format!("openDialect: unknown kind {other:?}")))),
   };
   Ok(opened.map(|o| match o {
-    Opened::Sqlite(s) => Either::A(NativeSqlite::new(s)),
+    Opened::Sqlite(s) => Either::A(NativeSqlite::new(*s)),
     Opened::Async(a) => Either::B(NativeAsync::new(a)),
   }))
 }

@@ -38,10 +38,6 @@ export async function mysqlBackend({ poolSize }) {
       await pool.query('ANALYZE TABLE `bench_items`')
     },
 
-    async resetWrites() {
-      await pool.query('TRUNCATE TABLE `bench_writes`')
-    },
-
     async openRaw() {
       const create = async (conn, data) => {
         const now = new Date()
@@ -78,6 +74,7 @@ export async function mysqlBackend({ poolSize }) {
         count: async () => Number((await pool.execute('SELECT COUNT(*) AS `cnt` FROM `bench_items` WHERE `category` = ? AND `active` = ?', [COUNT.filter.category, 1]))[0][0].cnt),
         aggregate: async () =>
           (await pool.execute('SELECT `category` AS `category`, COUNT(*) AS `n`, AVG(`score`) AS `avg` FROM `bench_items` WHERE `active` = ? GROUP BY `category`', [1]))[0],
+        resetWrites: () => pool.query('TRUNCATE TABLE `bench_writes`'),
         close: () => {},
       }
     },

@@ -5,9 +5,10 @@ import { Items, Writes, FIND50, FIND10K, COUNT, AGGREGATE } from '../workloads.m
 
 const require = createRequire(import.meta.url)
 
-export async function openOurs(options) {
+/** `schemaStrategy`: `create` to lay out empty tables, `update` to use the seeded ones. */
+export async function openOurs(options, schemaStrategy = 'update') {
   const plug = require('../../index.js')
-  const d = await plug.openIsolatedDialect({ ...options, schemaStrategy: 'create' }, [Items, Writes])
+  const d = await plug.openIsolatedDialect({ ...options, schemaStrategy }, [Items, Writes])
   return {
     name: 'data-plug',
     findById: (id) => d.findById(Items, id),
@@ -21,6 +22,7 @@ export async function openOurs(options) {
     update: (id, patch) => d.update(Items, id, patch),
     count: () => d.count(Items, COUNT.filter),
     aggregate: () => d.aggregate(Items, AGGREGATE),
+    resetWrites: () => d.truncateTable(Writes.collection),
     close: () => d.disconnect(),
   }
 }

@@ -36,10 +36,6 @@ export async function postgresBackend({ poolSize }) {
       await pool.query('ANALYZE "bench_items"')
     },
 
-    async resetWrites() {
-      await pool.query('TRUNCATE "bench_writes"')
-    },
-
     async openRaw() {
       const byId = q('byId', 'SELECT * FROM "bench_items" WHERE "id" = $1')
       const find50 = q('find50', 'SELECT * FROM "bench_items" WHERE "category" = $1 AND "age" >= $2 ORDER BY "score" DESC LIMIT 50')
@@ -79,6 +75,7 @@ export async function postgresBackend({ poolSize }) {
         update: async (id, patch) => (await pool.query(update([patch.score, new Date(), id]))).rows[0] ?? null,
         count: async () => Number((await pool.query(count([COUNT.filter.category, true]))).rows[0].cnt),
         aggregate: async () => (await pool.query(agg([true]))).rows.map((r) => ({ ...r, n: Number(r.n) })),
+        resetWrites: () => pool.query('TRUNCATE "bench_writes"'),
         close: () => {},
       }
     },

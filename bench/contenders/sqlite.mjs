@@ -1,7 +1,11 @@
-// SQLite: a database file in a temp folder; the raw contender is better-sqlite3 with
+// SQLite: database files in a temp folder; the raw contender is better-sqlite3 with
 // prepared statements, called synchronously as its users call it.
+//
+// Each contender has its own copy of the database: two SQLite libraries in one process must
+// never open the same file (closing a file drops the other library's POSIX locks, and the
+// database gets corrupted; https://sqlite.org/howtocorrupt.html#multiple_copies_of_sqlite).
 
-import { mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
@@ -20,29 +24,28 @@ const bool = (r) => {
 export async function sqliteBackend() {
   const Database = require('better-sqlite3')
   const dir = mkdtempSync(join(tmpdir(), 'data-plug-bench-'))
-  const file = join(dir, 'bench.db')
+  const ours = join(dir, 'ours.db')
+  const raw = join(dir, 'raw.db')
   return {
     key: 'sqlite',
     label: 'SQLite',
     rawName: 'better-sqlite3',
-    ourOptions: { dialect: 'sqlite', uri: file },
+    ourOptions: { dialect: 'sqlite', uri: ours },
 
+    /** Fills our database (its tables already created by us), then copies it for the raw side. */
     seed(rows) {
-      const db = new Database(file)
+      const db = new Database(ours)
       const ins = db.prepare(`INSERT INTO "bench_items" (${cols}) VALUES (${marks})`)
       db.transaction(() => rows.forEach((r) => ins.run(values(r))))()
       db.exec('ANALYZE')
+      db.pragma('wal_checkpoint(TRUNCATE)')
+      db.pragma('journal_mode = DELETE')
       db.close()
-    },
-
-    async resetWrites() {
-      const db = new Database(file)
-      db.exec('DELETE FROM "bench_writes"')
-      db.close()
+      copyFileSync(ours, raw)
     },
 
     async openRaw() {
-      const db = new Database(file)
+      const db = new Database(raw)
       db.pragma('journal_mode = WAL')
       db.pragma('foreign_keys = ON')
       const byId = db.prepare('SELECT * FROM "bench_items" WHERE "id" = ?')
@@ -68,6 +71,7 @@ export async function sqliteBackend() {
         update: (id, patch) => bool(update.get(patch.score, new Date().toISOString(), id) ?? null),
         count: () => count.get(COUNT.filter.category, 1).cnt,
         aggregate: () => agg.all(1),
+        resetWrites: () => db.exec('DELETE FROM "bench_writes"'),
         close: () => db.close(),
       }
     },

@@ -131,9 +131,8 @@ pub fn js_number(s: &str) -> Option<f64> {
   if lower.starts_with("0b") {
     return radix("0b", 2);
   }
-  match t.trim_start_matches(['+', '-']) {
-    "Infinity" => return Some(if t.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY }),
-    _ => {}
+  if t.trim_start_matches(['+', '-']) == "Infinity" {
+    return Some(if t.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY });
   }
   // Rust accepts "inf"/"nan"/"infinity" in any case; JavaScript does not.
   if !t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E')) {

@@ -116,7 +116,7 @@ pub trait AsyncDialect: Send + Sync + 'static {
 /// A freshly opened dialect: SQLite runs synchronously on the caller's thread, the others
 /// behind futures.
 pub enum Opened {
-  Sqlite(sqlite::SqliteSession),
+  Sqlite(Box<sqlite::SqliteSession>),
   Async(Arc<dyn AsyncDialect>),
 }
 
@@ -124,7 +124,7 @@ pub enum Opened {
 pub async fn open_orm(config: crate::env::OrmConfig) -> Result<Opened> {
   use crate::env::Backend;
   Ok(match config.backend {
-    Backend::Sqlite => Opened::Sqlite(sqlite::SqliteSession::open(config)?),
+    Backend::Sqlite => Opened::Sqlite(Box::new(sqlite::SqliteSession::open(config)?)),
     Backend::Postgres | Backend::Cockroachdb => Opened::Async(postgres::open(config).await?),
     Backend::Mysql | Backend::Mariadb => Opened::Async(mysql::open(config).await?),
   })

@@ -74,11 +74,19 @@ pub trait Flavour: Send + Sync + 'static {
   fn push_placeholder(&self, sql: &mut String, n: usize, cast: Option<FieldType>);
   fn sql_type(&self, ty: FieldType) -> &'static str;
   fn id_type(&self) -> &'static str;
-  /// How a value bound to a boolean column is encoded (§4.1 rule 2).
-  fn encode_bool(&self, v: &serde_json::Value) -> Param;
-  /// How a date value is written (§4.1 rule 3); `None` means NULL.
-  fn encode_date(&self, v: &str) -> String;
-  fn format_now(&self) -> String;
+  /// How a value bound to a boolean column is encoded (§4.1 rule 2): 1/0 by JavaScript
+  /// truthiness, unless the engine has a boolean type.
+  fn encode_bool(&self, v: &serde_json::Value) -> Param {
+    Param::Int(encode::js_truthy(v) as i64)
+  }
+  /// How a date string is written (§4.1 rule 3): verbatim unless the engine needs a format.
+  fn encode_date(&self, v: &str) -> String {
+    v.to_string()
+  }
+  /// "Now" as this engine stores dates: `toISOString()` text unless overridden.
+  fn format_now(&self) -> String {
+    iso_now()
+  }
   /// Partial (`WHERE deletedAt IS NULL`) unique indexes.
   fn partial_indexes(&self) -> bool;
   /// `CREATE INDEX IF NOT EXISTS` is understood.
@@ -86,9 +94,27 @@ pub trait Flavour: Send + Sync + 'static {
   /// Foreign keys are declared inside CREATE TABLE (SQLite cannot ALTER them in).
   fn inline_foreign_keys(&self) -> bool;
   /// `LIKE`, or `ILIKE` where the flags ask for case-insensitivity and the engine has it.
-  fn like_keyword(&self, flags: &str) -> &'static str;
-  /// The `LIMIT`/`OFFSET` tail; `skip` without `limit` must stay valid SQL (§12.2 #4).
-  fn limit_offset(&self, sql: &mut String, limit: Option<u64>, skip: Option<u64>);
+  fn like_keyword(&self, _flags: &str) -> &'static str {
+    "LIKE"
+  }
+  /// The LIMIT value meaning "no limit", for engines that refuse an OFFSET without a LIMIT.
+  fn unbounded_limit(&self) -> Option<&'static str>;
+  /// The `LIMIT`/`OFFSET` tail; `skip` without `limit` stays valid SQL (§12.2 #4).
+  fn limit_offset(&self, sql: &mut String, limit: Option<u64>, skip: Option<u64>) {
+    use std::fmt::Write;
+    match (limit, self.unbounded_limit()) {
+      (Some(l), _) => {
+        let _ = write!(sql, " LIMIT {l}");
+      }
+      (None, Some(all)) if skip.is_some() => {
+        let _ = write!(sql, " LIMIT {all}");
+      }
+      _ => {}
+    }
+    if let Some(s) = skip {
+      let _ = write!(sql, " OFFSET {s}");
+    }
+  }
   /// Statements that open a transaction.
   fn begin(&self, isolation: Option<Isolation>) -> Vec<String>;
   /// `DROP TABLE` for one (already prefixed) table.

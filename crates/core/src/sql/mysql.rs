@@ -3,13 +3,11 @@
 
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone};
 
-use super::{Flavour, Isolation, Param};
+use super::{Flavour, Isolation};
 use crate::schema::FieldType;
 
 pub struct Mysql;
 
-/// MySQL's largest LIMIT, the documented way to write an OFFSET without a LIMIT.
-const NO_LIMIT: &str = "18446744073709551615";
 
 /// Parses the date strings JavaScript's `Date` parses in practice (ISO forms); `None` when
 /// the text is not a date, in which case the reference stores it verbatim.
@@ -53,9 +51,6 @@ impl Flavour for Mysql {
   fn id_type(&self) -> &'static str {
     "VARCHAR(36)"
   }
-  fn encode_bool(&self, v: &serde_json::Value) -> Param {
-    Param::Int(super::encode::js_truthy(v) as i64)
-  }
   fn encode_date(&self, v: &str) -> String {
     match parse_js_date(v) {
       Some(d) => d.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -74,16 +69,9 @@ impl Flavour for Mysql {
   fn inline_foreign_keys(&self) -> bool {
     false
   }
-  fn like_keyword(&self, _flags: &str) -> &'static str {
-    "LIKE"
-  }
-  fn limit_offset(&self, sql: &mut String, limit: Option<u64>, skip: Option<u64>) {
-    match (limit, skip) {
-      (Some(l), Some(s)) => sql.push_str(&format!(" LIMIT {l} OFFSET {s}")),
-      (Some(l), None) => sql.push_str(&format!(" LIMIT {l}")),
-      (None, Some(s)) => sql.push_str(&format!(" LIMIT {NO_LIMIT} OFFSET {s}")),
-      (None, None) => {}
-    }
+  /// MySQL's largest LIMIT, its documented way to write an OFFSET without a LIMIT.
+  fn unbounded_limit(&self) -> Option<&'static str> {
+    Some("18446744073709551615")
   }
   /// The isolation applies to the next transaction only (no `SET SESSION`, which would change
   /// the pooled connection for good), and each statement is sent on its own.

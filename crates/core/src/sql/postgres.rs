@@ -3,7 +3,7 @@
 //! `timestamptz` implicitly (node-postgres sidesteps this by sending every value as untyped
 //! text; an explicit cast gives the same result).
 
-use super::{iso_now, Flavour, Isolation, Param};
+use super::{Flavour, Isolation, Param};
 use crate::schema::FieldType;
 
 pub struct Postgres;
@@ -44,12 +44,6 @@ impl Flavour for Postgres {
       _ => Param::Bool(super::encode::js_truthy(v)),
     }
   }
-  fn encode_date(&self, v: &str) -> String {
-    v.to_string()
-  }
-  fn format_now(&self) -> String {
-    iso_now()
-  }
   fn partial_indexes(&self) -> bool {
     true
   }
@@ -66,13 +60,8 @@ impl Flavour for Postgres {
       "LIKE"
     }
   }
-  fn limit_offset(&self, sql: &mut String, limit: Option<u64>, skip: Option<u64>) {
-    if let Some(l) = limit {
-      sql.push_str(&format!(" LIMIT {l}"));
-    }
-    if let Some(s) = skip {
-      sql.push_str(&format!(" OFFSET {s}"));
-    }
+  fn unbounded_limit(&self) -> Option<&'static str> {
+    None
   }
   fn begin(&self, isolation: Option<Isolation>) -> Vec<String> {
     match isolation {

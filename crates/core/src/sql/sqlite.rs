@@ -1,6 +1,6 @@
 //! SQLite: `"x"` quoting, `?` placeholders, dates and JSON as TEXT, booleans as 1/0.
 
-use super::{iso_now, Flavour, Isolation, Param};
+use super::{Flavour, Isolation};
 use crate::schema::FieldType;
 
 pub struct Sqlite;
@@ -25,15 +25,6 @@ impl Flavour for Sqlite {
   fn id_type(&self) -> &'static str {
     "TEXT"
   }
-  fn encode_bool(&self, v: &serde_json::Value) -> Param {
-    Param::Int(super::encode::js_truthy(v) as i64)
-  }
-  fn encode_date(&self, v: &str) -> String {
-    v.to_string()
-  }
-  fn format_now(&self) -> String {
-    iso_now()
-  }
   fn partial_indexes(&self) -> bool {
     true
   }
@@ -43,17 +34,9 @@ impl Flavour for Sqlite {
   fn inline_foreign_keys(&self) -> bool {
     true
   }
-  fn like_keyword(&self, _flags: &str) -> &'static str {
-    "LIKE"
-  }
-  fn limit_offset(&self, sql: &mut String, limit: Option<u64>, skip: Option<u64>) {
-    match (limit, skip) {
-      (Some(l), Some(s)) => sql.push_str(&format!(" LIMIT {l} OFFSET {s}")),
-      (Some(l), None) => sql.push_str(&format!(" LIMIT {l}")),
-      // SQLite has no OFFSET without LIMIT; -1 means "no limit".
-      (None, Some(s)) => sql.push_str(&format!(" LIMIT -1 OFFSET {s}")),
-      (None, None) => {}
-    }
+  /// SQLite has no OFFSET without LIMIT; -1 means "no limit".
+  fn unbounded_limit(&self) -> Option<&'static str> {
+    Some("-1")
   }
   fn begin(&self, isolation: Option<Isolation>) -> Vec<String> {
     vec![match isolation {
