@@ -10,9 +10,9 @@ const release = process.argv.includes('--release')
 const profile = release ? 'release' : 'debug'
 const run = (cmd) => execSync(cmd, { cwd: root, stdio: 'inherit' })
 
-if (!existsSync(join(root, 'node_modules', '@napi-rs', 'cli'))) {
-  run(existsSync(join(root, 'package-lock.json')) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund')
-}
+// `npm install`, not `npm ci`: the per-platform optional packages are published with the
+// root package, so a lockfile made before the first publication cannot list them.
+if (!existsSync(join(root, 'node_modules', '@napi-rs', 'cli'))) run('npm install --no-audit --no-fund')
 
 function newest(path) {
   const st = statSync(path)
