@@ -65,6 +65,8 @@ setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc')
 
 const ROWS = 100_000
+/** Longest time one contender's run of one workload should take. */
+const BUDGET_MS = opts.quick ? 300 : 1500
 const idx = opts.quick ? 1 : 0
 const rows = []
 const notes = []
@@ -81,10 +83,17 @@ async function timed(w, c, ctx, n) {
   return now() - t0
 }
 
-/** Interleaved runs of one workload; returns the per-run ratios ours/raw. */
+/**
+ * Interleaved runs of one workload; returns the operation count and the per-run ratios
+ * ours/raw. The warm-up also sizes the runs: the workload's operation count, or for the
+ * workloads the issue gives no count for, fewer when one run would exceed the time budget.
+ */
 async function measure(w, ours, raw, ctx) {
-  const n = w.ops[idx]
-  for (const c of [ours, raw]) await timed(w, c, ctx, Math.max(1, Math.ceil(n / 5))) // warm-up
+  const max = w.ops[idx]
+  const probe = Math.max(1, Math.ceil(max / 10))
+  let slowest = 0
+  for (const c of [ours, raw]) slowest = Math.max(slowest, (await timed(w, c, ctx, probe)) / probe)
+  const n = w.fixed ? max : Math.max(Math.min(max, 5), Math.min(max, Math.floor(BUDGET_MS / slowest)))
   const ratios = []
   for (let r = 0; r < opts.runs; r++) {
     const order = r % 2 === 0 ? [ours, raw] : [raw, ours]
@@ -127,8 +136,9 @@ async function runBackend(key) {
   try {
     backend = await backends[key]()
   } catch (e) {
-    rows.push({ backend: key, workload: 'all', skip: `server not reachable: ${e.code || ''} ${e.message}`.trim() })
-    console.log(`SKIP ${key}: server not reachable (${e.message})`)
+    const label = { sqlite: 'SQLite', postgres: 'PostgreSQL', mysql: 'MySQL (MariaDB)' }[key]
+    rows.push({ backend: label, workload: 'all', skip: `server not reachable: ${e.message}` })
+    console.log(`SKIP ${label}: server not reachable (${e.message})`)
     return
   }
   const label = backend.label
@@ -193,6 +203,6 @@ const mem = opts.memory && (!opts.only || opts.only === 'sqlite') ? runMemory() 
 console.log(`\n${table(rows)}\n`)
 if (mem) console.log(`${memoryTable(mem)}\n`)
 const out = join(here, 'RESULTS.md')
-writeResults(out, { root, settings: { runs: opts.runs, quick: opts.quick, poolSize: opts.pool }, rows, mem, notes })
+writeResults(out, { root, settings: { runs: opts.runs, quick: opts.quick, poolSize: opts.pool, budgetMs: BUDGET_MS }, rows, mem, notes })
 console.log(`Written to ${out}`)
 process.exit(0)

@@ -13,9 +13,22 @@ function filterReplacer(_key, value) {
   return value instanceof RegExp ? { $re: value.source, flags: value.flags } : value
 }
 
+/**
+ * Whether `v` holds a RegExp. A replacer function makes JSON.stringify call back into JS
+ * for every value, so it is used only when there is something to replace. Very deep (or
+ * circular) values answer true and take the replacer path, which reports them as before.
+ */
+function hasRegExp(v, depth = 0) {
+  if (v === null || typeof v !== 'object') return false
+  if (v instanceof RegExp || depth > 32) return true
+  if (ArrayBuffer.isView(v)) return false
+  for (const k in v) if (hasRegExp(v[k], depth + 1)) return true
+  return false
+}
+
 function encode(args, withFilters) {
   try {
-    return withFilters ? JSON.stringify(args, filterReplacer) : JSON.stringify(args)
+    return withFilters && hasRegExp(args) ? JSON.stringify(args, filterReplacer) : JSON.stringify(args)
   } catch (e) {
     throw invalidArgument(`arguments cannot be sent to the database: ${e.message}`)
   }

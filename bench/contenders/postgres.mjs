@@ -21,6 +21,7 @@ export async function postgresBackend({ poolSize }) {
   await admin.query(`CREATE DATABASE ${db}`)
   const uri = `${HOST}/${db}`
   const pool = new Pool({ connectionString: uri, max: poolSize })
+  pool.on('error', () => {}) // an idle client dropped by the server (DROP DATABASE … FORCE at the end)
   return {
     key: 'postgres',
     label: 'PostgreSQL',

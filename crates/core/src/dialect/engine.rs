@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Map, Value};
 
-use super::rows::{FirstColumn, JsonRows, ValueRows};
+use super::rows::{FirstColumn, JsonRows, PlanCache, ValueRows};
 use super::{Conn, Request};
 use crate::env::{OrmConfig, SchemaStrategy};
 use crate::error::{Code, Error, Result};
@@ -30,7 +30,25 @@ pub struct SqlEngine {
   pub config: OrmConfig,
   registry: RwLock<Registry>,
   /// Live columns per (prefixed) table, for the auto-ALTER on write.
-  columns: Mutex<HashMap<String, HashSet<String>>>,
+  columns: Mutex<HashMap<String, LiveColumns>>,
+  /// Row decoding plans, built once per schema and column list.
+  plans: PlanCache,
+}
+
+/// What the auto-ALTER knows of one table.
+#[derive(Default)]
+struct LiveColumns {
+  cols: HashSet<String>,
+  /// Per entity, the data keys already handled (their column exists, was added, or is not
+  /// a column): a write whose keys are all here needs no look at the table.
+  handled: Vec<(String, HashSet<String>)>,
+}
+
+impl LiveColumns {
+  fn handled(&self, entity: &str, data: &Map<String, Value>) -> bool {
+    let Some((_, keys)) = self.handled.iter().find(|(e, _)| e == entity) else { return false };
+    data.keys().all(|k| k == "id" || k == "_id" || keys.contains(k.as_str()))
+  }
 }
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
@@ -44,7 +62,7 @@ fn lock_poisoned() -> Error {
 
 impl SqlEngine {
   pub fn new(config: OrmConfig) -> Self {
-    SqlEngine { flavour: crate::sql::flavour_for(config.backend), config, registry: RwLock::default(), columns: Mutex::default() }
+    SqlEngine { flavour: crate::sql::flavour_for(config.backend), config, registry: RwLock::default(), columns: Mutex::default(), plans: PlanCache::default() }
   }
 
   // ---------------------------------------------------------------- schemas
@@ -79,23 +97,23 @@ impl SqlEngine {
     }
   }
 
-  async fn query_json<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Schema>, single: bool) -> Result<String> {
+  async fn query_json<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Arc<Schema>>, single: bool) -> Result<String> {
     self.log(st);
-    let mut sink = if single { JsonRows::single(s) } else { JsonRows::new(s) };
+    let mut sink = JsonRows::cached(&self.plans, s, single);
     c.query(st, &mut sink).await?;
     Ok(sink.finish())
   }
 
-  async fn query_rows<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Schema>) -> Result<Vec<Map<String, Value>>> {
+  async fn query_rows<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Arc<Schema>>) -> Result<Vec<Map<String, Value>>> {
     self.log(st);
-    let mut sink = ValueRows::new(s);
+    let mut sink = ValueRows::cached(&self.plans, s);
     c.query(st, &mut sink).await?;
     Ok(sink.rows)
   }
 
-  async fn query_column<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Schema>) -> Result<Vec<Value>> {
+  async fn query_column<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Arc<Schema>>) -> Result<Vec<Value>> {
     self.log(st);
-    let mut sink = FirstColumn::new(s);
+    let mut sink = FirstColumn::cached(&self.plans, s);
     c.query(st, &mut sink).await?;
     Ok(sink.values())
   }
@@ -544,7 +562,14 @@ impl SqlEngine {
     if self.config.schema_strategy == SchemaStrategy::None {
       return;
     }
-    let known = self.columns.lock().ok().and_then(|m| m.get(&s.table).cloned());
+    let known = match self.columns.lock() {
+      Ok(m) => match m.get(&s.table) {
+        Some(live) if live.handled(&s.name, data) => return,
+        Some(live) => Some(live.cols.clone()),
+        None => None,
+      },
+      Err(_) => None,
+    };
     let mut cols = match known {
       Some(k) => k,
       None => match c.table_columns(&s.table).await {
@@ -555,7 +580,6 @@ impl SqlEngine {
     if cols.is_empty() {
       return;
     }
-    let mut changed = false;
     for (k, v) in data {
       if k == "id" || k == "_id" {
         continue;
@@ -574,11 +598,14 @@ impl SqlEngine {
       let sql = format!("ALTER TABLE {} ADD {} {decl}", self.flavour.quote(&s.table), self.flavour.quote(&col));
       self.batch_logged(c, &sql, &format!("auto-ALTER {}.{col}", s.table)).await;
       cols.insert(col);
-      changed = true;
     }
-    if changed || !cols.is_empty() {
-      if let Ok(mut m) = self.columns.lock() {
-        m.insert(s.table.clone(), cols);
+    if let Ok(mut m) = self.columns.lock() {
+      let live = m.entry(s.table.clone()).or_default();
+      live.cols = cols;
+      let keys = data.keys().filter(|k| *k != "id" && *k != "_id").cloned();
+      match live.handled.iter_mut().find(|(e, _)| *e == s.name) {
+        Some((_, set)) => set.extend(keys),
+        None => live.handled.push((s.name.clone(), keys.collect())),
       }
     }
   }

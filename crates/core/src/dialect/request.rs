@@ -55,10 +55,10 @@ fn names_arg(v: Option<&Value>, method: &str, name: &str) -> Result<Vec<String>>
   }
 }
 
-fn data_arg(v: Option<&Value>, method: &str) -> Result<Value> {
+fn data_arg(v: Value, method: &str) -> Result<Value> {
   match v {
-    Some(Value::Object(_)) => Ok(v.cloned().unwrap_or(Value::Null)),
-    other => Err(Error::arg(format!("{method}: data must be an object, got {}", other.map(|v| v.to_string()).unwrap_or("nothing".into()))).with_field("data")),
+    Value::Object(_) => Ok(v),
+    other => Err(Error::arg(format!("{method}: data must be an object, got {other}")).with_field("data")),
   }
 }
 
@@ -81,14 +81,14 @@ impl Request {
         let id = id_arg(Some(&take(0)), method)?;
         Request::FindByIdWithRelations { id, relations: names_arg(Some(&take(1)), method, "relations")?, options: take(2) }
       }
-      "create" => Request::Create { data: data_arg(Some(&take(0)), method)? },
+      "create" => Request::Create { data: data_arg(take(0), method)? },
       "update" => {
         let id = id_arg(Some(&take(0)), method)?;
-        Request::Update { id, data: data_arg(Some(&take(1)), method)? }
+        Request::Update { id, data: data_arg(take(1), method)? }
       }
       "updateMany" => {
         let filter = take(0);
-        Request::UpdateMany { filter, data: data_arg(Some(&take(1)), method)? }
+        Request::UpdateMany { filter, data: data_arg(take(1), method)? }
       }
       "delete" => Request::Delete { id: id_arg(Some(&take(0)), method)? },
       "deleteMany" => Request::DeleteMany { filter: take(0) },
@@ -100,7 +100,7 @@ impl Request {
       "aggregate" => Request::Aggregate { stages: take(0), options: take(1) },
       "upsert" => {
         let filter = take(0);
-        Request::Upsert { filter, data: data_arg(Some(&take(1)), method)? }
+        Request::Upsert { filter, data: data_arg(take(1), method)? }
       }
       "increment" | "addToSet" | "pull" => {
         let id = id_arg(Some(&take(0)), method)?;

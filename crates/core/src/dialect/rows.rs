@@ -4,6 +4,7 @@
 //! engine works on (relations, array operators).
 
 use std::fmt::Write;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
@@ -96,6 +97,8 @@ fn decode<'a>(kind: Kind, cell: &Cell<'a>) -> Decoded<'a> {
 #[derive(Default)]
 struct Plan {
   names: Vec<String>,
+  /// Each column's object key as JSON text (`"name":`), written once per plan.
+  keys: Vec<String>,
   kinds: Vec<Kind>,
   /// Many-to-many relation names not among the columns: appended as `[]`.
   trailing_empty: Vec<String>,
@@ -103,7 +106,16 @@ struct Plan {
 
 impl Plan {
   fn build(schema: Option<&Schema>, names: &[&str]) -> Self {
-    let mut p = Plan { names: names.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+    let keys = names
+      .iter()
+      .map(|n| {
+        let mut k = String::with_capacity(n.len() + 3);
+        write_json_str(&mut k, n);
+        k.push(':');
+        k
+      })
+      .collect();
+    let mut p = Plan { names: names.iter().map(|s| s.to_string()).collect(), keys, ..Default::default() };
     let Some(s) = schema else {
       p.kinds = vec![Kind::Raw; names.len()];
       return p;
@@ -133,12 +145,56 @@ impl Plan {
     p.trailing_empty = s.relations.iter().filter(|r| r.kind == RelKind::ManyToMany && !names.contains(&r.name.as_str())).map(|r| r.name.clone()).collect();
     p
   }
+
+  fn is_for(&self, names: &[&str]) -> bool {
+    self.names.len() == names.len() && self.names.iter().zip(names).all(|(a, b)| a == b)
+  }
+}
+
+/// Plans already built, per schema and column list: a query on a table returns the same
+/// columns call after call, so its plan is built once. Entries hold their schema, so a
+/// schema's address cannot be reused by another while its plans are cached.
+#[derive(Default)]
+pub struct PlanCache(Mutex<Vec<(Arc<Schema>, Arc<Plan>)>>);
+
+/// Column lists kept per cache (select lists can vary without bound).
+const PLAN_CACHE_SIZE: usize = 64;
+
+impl PlanCache {
+  fn plan(&self, schema: Option<&Arc<Schema>>, names: &[&str]) -> Arc<Plan> {
+    let Some(schema) = schema else { return Arc::new(Plan::build(None, names)) };
+    let Ok(mut list) = self.0.lock() else { return Arc::new(Plan::build(Some(schema), names)) };
+    if let Some((_, p)) = list.iter().rev().find(|(s, p)| Arc::ptr_eq(s, schema) && p.is_for(names)) {
+      return p.clone();
+    }
+    let p = Arc::new(Plan::build(Some(schema), names));
+    if list.len() >= PLAN_CACHE_SIZE {
+      list.remove(0);
+    }
+    list.push((schema.clone(), p.clone()));
+    p
+  }
+}
+
+/// Where a sink gets its plan: built for this query, or from a cache.
+enum PlanSource<'s> {
+  Build(Option<&'s Schema>),
+  Cached(&'s PlanCache, Option<&'s Arc<Schema>>),
+}
+
+impl PlanSource<'_> {
+  fn plan(&self, names: &[&str]) -> Arc<Plan> {
+    match self {
+      PlanSource::Build(s) => Arc::new(Plan::build(*s, names)),
+      PlanSource::Cached(cache, s) => cache.plan(*s, names),
+    }
+  }
 }
 
 /// Writes rows as a JSON array (or, in `single` mode, the first row or `null`).
 pub struct JsonRows<'s> {
-  schema: Option<&'s Schema>,
-  plan: Plan,
+  source: PlanSource<'s>,
+  plan: Arc<Plan>,
   out: String,
   rows: usize,
   in_row: bool,
@@ -147,11 +203,18 @@ pub struct JsonRows<'s> {
 
 impl<'s> JsonRows<'s> {
   pub fn new(schema: Option<&'s Schema>) -> Self {
-    JsonRows { schema, plan: Plan::default(), out: String::with_capacity(256), rows: 0, in_row: false, single: false }
+    Self::from_source(PlanSource::Build(schema), false)
   }
   /// Only the first row is kept; the result is that object or `null`.
   pub fn single(schema: Option<&'s Schema>) -> Self {
-    JsonRows { single: true, ..Self::new(schema) }
+    Self::from_source(PlanSource::Build(schema), true)
+  }
+  /// Like `new`/`single`, with plans taken from (and kept in) `cache`.
+  pub fn cached(cache: &'s PlanCache, schema: Option<&'s Arc<Schema>>, single: bool) -> Self {
+    Self::from_source(PlanSource::Cached(cache, schema), single)
+  }
+  fn from_source(source: PlanSource<'s>, single: bool) -> Self {
+    JsonRows { source, plan: Arc::default(), out: String::with_capacity(512), rows: 0, in_row: false, single }
   }
   pub fn rows(&self) -> usize {
     self.rows
@@ -181,27 +244,60 @@ impl<'s> JsonRows<'s> {
   }
 }
 
+/// What each byte becomes in a JSON string: 0 = itself, `u` = `\u00XX`, else `\<byte>`.
+static ESCAPES: [u8; 256] = {
+  let mut t = [0u8; 256];
+  let mut i = 0;
+  while i < 0x20 {
+    t[i] = b'u';
+    i += 1;
+  }
+  t[b'"' as usize] = b'"';
+  t[b'\\' as usize] = b'\\';
+  t[b'\n' as usize] = b'n';
+  t[b'\r' as usize] = b'r';
+  t[b'\t' as usize] = b't';
+  t
+};
+
+/// Whether any of the 8 bytes of `w` needs escaping (a control character, `"` or `\`).
+/// Exact as a yes/no answer; bytes of multi-byte UTF-8 sequences never match.
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+  const LO: u64 = 0x0101_0101_0101_0101;
+  const HI: u64 = 0x8080_8080_8080_8080;
+  let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+  let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
+  (below_space | has_zero(w ^ (LO * b'"' as u64)) | has_zero(w ^ (LO * b'\\' as u64))) != 0
+}
+
 pub fn write_json_str(out: &mut String, s: &str) {
-  out.push('"');
   let bytes = s.as_bytes();
-  let mut start = 0;
-  for (i, &b) in bytes.iter().enumerate() {
-    let esc: &str = match b {
-      b'"' => "\\\"",
-      b'\\' => "\\\\",
-      b'\n' => "\\n",
-      b'\r' => "\\r",
-      b'\t' => "\\t",
-      0..=0x1f => "",
-      _ => continue,
-    };
-    out.push_str(&s[start..i]);
-    if esc.is_empty() {
-      let _ = write!(out, "\\u{:04x}", b);
-    } else {
-      out.push_str(esc);
+  out.reserve(bytes.len() + 2);
+  out.push('"');
+  let (mut start, mut i) = (0, 0);
+  while i < bytes.len() {
+    // Eight clean bytes at a time; byte by byte only around characters to escape.
+    if let Some(chunk) = bytes.get(i..i + 8) {
+      let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+      if !word_needs_escape(w) {
+        i += 8;
+        continue;
+      }
     }
-    start = i + 1;
+    let b = bytes[i];
+    let esc = ESCAPES[b as usize];
+    if esc != 0 {
+      out.push_str(&s[start..i]);
+      if esc == b'u' {
+        let _ = write!(out, "\\u{:04x}", b);
+      } else {
+        out.push('\\');
+        out.push(esc as char);
+      }
+      start = i + 1;
+    }
+    i += 1;
   }
   out.push_str(&s[start..]);
   out.push('"');
@@ -230,7 +326,7 @@ fn write_decoded(out: &mut String, d: Decoded<'_>) {
 
 impl RowSink for JsonRows<'_> {
   fn columns(&mut self, names: &[&str]) {
-    self.plan = Plan::build(self.schema, names);
+    self.plan = self.source.plan(names);
   }
   fn cell(&mut self, col: usize, cell: Cell<'_>) {
     if self.single && self.rows > 0 {
@@ -241,8 +337,7 @@ impl RowSink for JsonRows<'_> {
     if !first {
       self.out.push(',');
     }
-    write_json_str(&mut self.out, &self.plan.names[col]);
-    self.out.push(':');
+    self.out.push_str(&self.plan.keys[col]);
     write_decoded(&mut self.out, decode(self.plan.kinds[col], &cell));
   }
   fn end_row(&mut self) {
@@ -267,15 +362,24 @@ impl RowSink for JsonRows<'_> {
 
 /// Builds `serde_json` rows for the engine's own use.
 pub struct ValueRows<'s> {
-  schema: Option<&'s Schema>,
-  plan: Plan,
+  source: PlanSource<'s>,
+  plan: Arc<Plan>,
+  /// Many-to-many names appended to each row (none for `FirstColumn`).
+  trailing: bool,
   pub rows: Vec<Map<String, Value>>,
   cur: Map<String, Value>,
 }
 
 impl<'s> ValueRows<'s> {
   pub fn new(schema: Option<&'s Schema>) -> Self {
-    ValueRows { schema, plan: Plan::default(), rows: Vec::new(), cur: Map::new() }
+    Self::from_source(PlanSource::Build(schema))
+  }
+  /// Like `new`, with plans taken from (and kept in) `cache`.
+  pub fn cached(cache: &'s PlanCache, schema: Option<&'s Arc<Schema>>) -> Self {
+    Self::from_source(PlanSource::Cached(cache, schema))
+  }
+  fn from_source(source: PlanSource<'s>) -> Self {
+    ValueRows { source, plan: Arc::default(), trailing: true, rows: Vec::new(), cur: Map::new() }
   }
 }
 
@@ -294,15 +398,17 @@ fn to_value(d: Decoded<'_>) -> Value {
 
 impl RowSink for ValueRows<'_> {
   fn columns(&mut self, names: &[&str]) {
-    self.plan = Plan::build(self.schema, names);
+    self.plan = self.source.plan(names);
   }
   fn cell(&mut self, col: usize, cell: Cell<'_>) {
     let v = to_value(decode(self.plan.kinds[col], &cell));
     self.cur.insert(self.plan.names[col].clone(), v);
   }
   fn end_row(&mut self) {
-    for name in &self.plan.trailing_empty {
-      self.cur.insert(name.clone(), Value::Array(Vec::new()));
+    if self.trailing {
+      for name in &self.plan.trailing_empty {
+        self.cur.insert(name.clone(), Value::Array(Vec::new()));
+      }
     }
     self.rows.push(std::mem::take(&mut self.cur));
   }
@@ -315,7 +421,11 @@ pub struct FirstColumn<'s> {
 
 impl<'s> FirstColumn<'s> {
   pub fn new(schema: Option<&'s Schema>) -> Self {
-    FirstColumn { inner: ValueRows::new(schema) }
+    FirstColumn { inner: ValueRows { trailing: false, ..ValueRows::new(schema) } }
+  }
+  /// Like `new`, with plans taken from (and kept in) `cache`.
+  pub fn cached(cache: &'s PlanCache, schema: Option<&'s Arc<Schema>>) -> Self {
+    FirstColumn { inner: ValueRows { trailing: false, ..ValueRows::cached(cache, schema) } }
   }
   pub fn values(self) -> Vec<Value> {
     self.inner.rows.into_iter().map(|r| r.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null)).collect()
@@ -325,7 +435,6 @@ impl<'s> FirstColumn<'s> {
 impl RowSink for FirstColumn<'_> {
   fn columns(&mut self, names: &[&str]) {
     self.inner.columns(names);
-    self.inner.plan.trailing_empty.clear();
   }
   fn cell(&mut self, col: usize, cell: Cell<'_>) {
     if col == 0 {
@@ -402,6 +511,59 @@ mod tests {
     let mut v = ValueRows::new(Some(&s));
     feed(&mut v, &["id", "on", "meta"], &[vec![Cell::Text("a"), Cell::Text("1"), Cell::Json("{\"a\":1}")]]);
     assert_eq!(Value::Object(v.rows.remove(0)), json!({"id": "a", "on": true, "meta": {"a": 1}, "cats": []}));
+  }
+
+  /// The byte-at-a-time escaper `write_json_str` replaced, kept as the reference.
+  fn escape_bytewise(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+      match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+        c => out.push(c),
+      }
+    }
+    out.push('"');
+    out
+  }
+
+  #[test]
+  fn escaping_matches_the_bytewise_reference_at_every_position() {
+    let specials = ["\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1f}", "\u{8}", "é", "€", "😀", "\u{7f}", " "];
+    for len in 0..20 {
+      for sp in specials {
+        for at in 0..=len {
+          let mut s: String = "abcdefghijklmnopqrst"[..len].to_string();
+          s.insert_str(at, sp);
+          let mut out = String::new();
+          write_json_str(&mut out, &s);
+          assert_eq!(out, escape_bytewise(&s), "{s:?}");
+          assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s);
+        }
+      }
+    }
+  }
+
+  #[test]
+  fn cached_plans_are_reused_per_schema_and_column_list() {
+    let s = Arc::new(schema());
+    let other = Arc::new(schema());
+    let cache = PlanCache::default();
+    let a = cache.plan(Some(&s), &["id", "on"]);
+    assert!(Arc::ptr_eq(&a, &cache.plan(Some(&s), &["id", "on"])));
+    assert!(!Arc::ptr_eq(&a, &cache.plan(Some(&s), &["id", "meta"])));
+    assert!(!Arc::ptr_eq(&a, &cache.plan(Some(&other), &["id", "on"])));
+    let mut sink = JsonRows::cached(&cache, Some(&s), false);
+    feed(&mut sink, &["id", "on"], &[vec![Cell::Text("a"), Cell::Int(1)]]);
+    assert_eq!(sink.finish(), r#"[{"id":"a","on":true,"cats":[]}]"#);
+    for i in 0..2 * PLAN_CACHE_SIZE {
+      cache.plan(Some(&s), &[&format!("c{i}")]);
+    }
+    assert_eq!(cache.0.lock().unwrap().len(), PLAN_CACHE_SIZE);
   }
 
   #[test]

@@ -114,20 +114,41 @@ pub fn push_where(buf: &mut SqlBuf, schema: &Schema, filter: &Value, auto: Auto)
     }
     push_condition(buf, schema, k, v, &mut n, start)?;
   }
-  if let (Some(d), Some(dv)) = (disc, schema.discriminator_value.as_ref()) {
-    sep(buf, &mut n);
-    buf.ident(d).push(" = ");
-    let p = encode_value(buf.flavour, dv, Some(FieldType::String));
-    buf.param(p, Some(FieldType::String));
-  }
-  if !auto.none && schema.soft_delete && !auto.include_deleted && !obj.contains_key("deletedAt") {
-    sep(buf, &mut n);
-    buf.ident("deletedAt").push(" IS NULL");
-  }
+  push_auto(buf, schema, disc, obj.contains_key("deletedAt"), auto, &mut n);
   if n == 0 {
     buf.push("1=1");
   }
   Ok(())
+}
+
+/// `push_where` for the filter `{ "id": id }`, written without building that filter.
+pub fn push_id_where(buf: &mut SqlBuf, schema: &Schema, id: &str, auto: Auto) -> Result<()> {
+  let mut n = 0usize;
+  let disc = if auto.none { None } else { schema.discriminator.as_deref() };
+  if disc != Some("id") {
+    sep(buf, &mut n);
+    buf.ident("id").push(" = ").param(Param::Text(id.to_string()), Some(FieldType::String));
+  }
+  push_auto(buf, schema, disc, false, auto, &mut n);
+  if n == 0 {
+    buf.push("1=1");
+  }
+  Ok(())
+}
+
+/// The automatic conditions: the discriminator value, and `deletedAt IS NULL` unless the
+/// filter names `deletedAt` itself.
+fn push_auto(buf: &mut SqlBuf, schema: &Schema, disc: Option<&str>, names_deleted_at: bool, auto: Auto, n: &mut usize) {
+  if let (Some(d), Some(dv)) = (disc, schema.discriminator_value.as_ref()) {
+    sep(buf, n);
+    buf.ident(d).push(" = ");
+    let p = encode_value(buf.flavour, dv, Some(FieldType::String));
+    buf.param(p, Some(FieldType::String));
+  }
+  if !auto.none && schema.soft_delete && !auto.include_deleted && !names_deleted_at {
+    sep(buf, n);
+    buf.ident("deletedAt").push(" IS NULL");
+  }
 }
 
 fn sep(buf: &mut SqlBuf, n: &mut usize) {

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::encode::{encode_date, encode_fk, encode_value, json_text};
-use super::filter::{push_where, Auto, SqlBuf};
+use super::filter::{push_id_where, push_where, Auto, SqlBuf};
 use super::{Flavour, Param, Stmt};
 use crate::error::{Error, Result};
 use crate::schema::{FieldType, RelKind, Schema};
@@ -161,13 +161,11 @@ pub fn select(f: &'static dyn Flavour, schema: &Schema, filter: &Value, o: &Quer
 
 /// `SELECT … WHERE "id" = ?` plus the discriminator and soft-delete conditions.
 pub fn select_by_id(f: &'static dyn Flavour, schema: &Schema, id: &str, o: &QueryOptions) -> Result<Stmt> {
-  let mut filter = Map::new();
-  filter.insert("id".into(), Value::String(id.to_string()));
   let mut b = SqlBuf::new(f);
   b.push("SELECT ");
   push_columns(&mut b, schema, o);
   b.push(" FROM ").ident(&schema.table).push(" WHERE ");
-  push_where(&mut b, schema, &Value::Object(filter), o.auto())?;
+  push_id_where(&mut b, schema, id, o.auto())?;
   Ok(b.finish())
 }
 
@@ -357,7 +355,7 @@ pub fn update_by_id(f: &'static dyn Flavour, schema: &Schema, id: &str, data: &M
     return Ok(None);
   }
   b.push(" WHERE ");
-  push_where(&mut b, schema, &id_filter(id), Auto { include_deleted: true, none: false })?;
+  push_id_where(&mut b, schema, id, Auto { include_deleted: true, none: false })?;
   Ok(Some(b.finish()))
 }
 
@@ -384,7 +382,7 @@ pub fn soft_delete_by_id(f: &'static dyn Flavour, schema: &Schema, id: &str) -> 
   b.push("UPDATE ").ident(&schema.table).push(" SET ").ident("deletedAt").push(" = ");
   b.param(Param::Text(f.format_now()), Some(FieldType::Date));
   b.push(" WHERE ");
-  push_where(&mut b, schema, &id_filter(id), Auto { include_deleted: true, none: false })?;
+  push_id_where(&mut b, schema, id, Auto { include_deleted: true, none: false })?;
   Ok(b.finish())
 }
 
@@ -426,7 +424,7 @@ pub fn increment(f: &'static dyn Flavour, schema: &Schema, id: &str, field: &str
     b.param(Param::Text(f.format_now()), Some(FieldType::Date));
   }
   b.push(" WHERE ");
-  push_where(&mut b, schema, &id_filter(id), Auto { include_deleted: true, none: false })?;
+  push_id_where(&mut b, schema, id, Auto { include_deleted: true, none: false })?;
   Ok(b.finish())
 }
 
@@ -441,7 +439,7 @@ pub fn set_array(f: &'static dyn Flavour, schema: &Schema, id: &str, field: &str
     b.param(Param::Text(f.format_now()), Some(FieldType::Date));
   }
   b.push(" WHERE ");
-  push_where(&mut b, schema, &id_filter(id), Auto { include_deleted: true, none: false })?;
+  push_id_where(&mut b, schema, id, Auto { include_deleted: true, none: false })?;
   Ok(b.finish())
 }
 
@@ -628,6 +626,22 @@ mod tests {
       "p_",
     )
     .unwrap()
+  }
+
+  #[test]
+  fn id_conditions_match_the_id_filter() {
+    let plain = Schema::from_value(&json!({"name": "A", "collection": "as", "fields": {"x": {"type": "string"}}}), "").unwrap();
+    let sub = Schema::from_value(&json!({"name": "B", "collection": "bs", "softDelete": true, "discriminator": "kind", "discriminatorValue": "b", "fields": {}}), "").unwrap();
+    for f in [&Sqlite as &'static dyn Flavour, &Postgres, &Mysql] {
+      for s in [&schema(), &plain, &sub] {
+        for auto in [Auto::default(), Auto { include_deleted: true, none: false }, Auto { include_deleted: false, none: true }] {
+          let (mut a, mut b) = (SqlBuf::new(f), SqlBuf::new(f));
+          push_where(&mut a, s, &id_filter("x1"), auto).unwrap();
+          push_id_where(&mut b, s, "x1", auto).unwrap();
+          assert_eq!((a.sql, a.params), (b.sql, b.params));
+        }
+      }
+    }
   }
 
   #[test]
