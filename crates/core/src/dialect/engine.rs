@@ -14,7 +14,7 @@ use crate::env::{OrmConfig, SchemaStrategy};
 use crate::error::{Code, Error, Result};
 use crate::schema::{FieldType, RelKind, Schema};
 use crate::sql::encode::{js_truthy, json_text};
-use crate::sql::query::{self, id_list, Junction, QueryOptions};
+use crate::sql::query::{self, id_list, ById, Junction, QueryOptions};
 use crate::sql::{ddl, Flavour, Isolation, Param, Stmt};
 
 /// The schemas a dialect knows: every compiled one (by handle) and the list the last
@@ -234,15 +234,24 @@ impl SqlEngine {
         if !amount.is_number() {
           return Err(Error::arg(format!("increment: amount must be a number, got {amount}")).with_field("amount"));
         }
-        if self.exists(c, s, id).await? {
-          self.exec(c, &query::increment(f, s, id, field, amount)?).await?;
-          self.find_by_id_json(c, s, id, &QueryOptions::default()).await
+        let updated = if c.returning().update && !Self::has_eager(s) {
+          let row = self.query_json(c, &query::increment(f, s, id, field, amount, ById::LiveReturning)?, Some(s), true).await?;
+          (row != "null").then_some(row)
+        } else if self.exists(c, s, id).await? {
+          self.exec(c, &query::increment(f, s, id, field, amount, ById::Plain)?).await?;
+          Some(self.find_by_id_json(c, s, id, &QueryOptions::default()).await?)
         } else {
-          // The reference creates the row with that id (§12.2 #10, kept).
-          let mut data = Map::new();
-          data.insert("id".into(), Value::String(id.clone()));
-          data.insert(field.clone(), amount.clone());
-          self.create(c, s, Value::Object(data)).await
+          None
+        };
+        match updated {
+          Some(row) => Ok(row),
+          None => {
+            // The reference creates the row with that id (§12.2 #10, kept).
+            let mut data = Map::new();
+            data.insert("id".into(), Value::String(id.clone()));
+            data.insert(field.clone(), amount.clone());
+            self.create(c, s, Value::Object(data)).await
+          }
         }
       }
       Request::AddToSet { id, field, value } => self.array_op(c, s, id.clone(), field, value.clone(), true).await,
@@ -406,47 +415,84 @@ impl SqlEngine {
       })
       .filter(|(_, ids)| !ids.is_empty())
       .collect();
-    let insert = query::insert(self.flavour, s, &id, &data)?;
-    if links.is_empty() {
-      self.exec(c, &insert).await?;
+    let returning = c.returning().insert && Self::reads_back_plainly(s, &data);
+    let mut insert = query::insert(self.flavour, s, &id, &data)?;
+    if returning {
+      insert.sql.push_str(" RETURNING *");
+    }
+    let row = if links.is_empty() {
+      self.write_row(c, &insert, s, returning).await?
     } else {
       let in_tx = c.in_transaction();
       self.atomic_begin(c, in_tx).await?;
       let r = async {
-        self.exec(c, &insert).await?;
+        let row = self.write_row(c, &insert, s, returning).await?;
         for (j, ids) in &links {
           for t in ids {
             self.exec(c, &j.insert(self.flavour, &id, t)).await.map_err(|e| e.with_field(j.relation))?;
           }
         }
-        Ok(())
+        Ok(row)
       }
       .await;
-      self.atomic_end(c, in_tx, r).await?;
+      self.atomic_end(c, in_tx, r).await?
+    };
+    match row {
+      Some(json) => Ok(json),
+      None => self.find_by_id_json(c, s, &id, &QueryOptions::default()).await,
     }
-    self.find_by_id_json(c, s, &id, &QueryOptions::default()).await
+  }
+
+  /// Whether the row a write hands back (`RETURNING *`) is what `findById` would show:
+  /// not when eager relations must be populated, nor when the data sets the soft-delete
+  /// marker (the row may then be hidden).
+  fn reads_back_plainly(s: &Schema, data: &Map<String, Value>) -> bool {
+    !Self::has_eager(s) && !(s.soft_delete && data.contains_key("deletedAt"))
+  }
+
+  /// Runs a write; with `returning`, its `RETURNING *` row as JSON (`null` when no row
+  /// matched).
+  async fn write_row<C: Conn>(&self, c: &mut C, st: &Stmt, s: &Arc<Schema>, returning: bool) -> Result<Option<String>> {
+    if returning {
+      Ok(Some(self.query_json(c, st, Some(s), true).await?))
+    } else {
+      self.exec(c, st).await?;
+      Ok(None)
+    }
   }
 
   /// `update` (§7.5): null when the row is missing or soft-deleted.
   async fn update<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, id: &str, data: Value) -> Result<String> {
     let Value::Object(data) = data else { return Err(Error::arg("update: data must be an object").with_field("data")) };
-    if !self.exists(c, s, id).await? {
+    // With RETURNING, one statement checks the row is alive, writes it and reads it back;
+    // otherwise the reference's three steps (exists, UPDATE, findById).
+    let how = if c.returning().update && Self::reads_back_plainly(s, &data) { ById::LiveReturning } else { ById::Plain };
+    if how == ById::Plain && !self.exists(c, s, id).await? {
       return Ok("null".into());
     }
     self.ensure_columns(c, s, &data).await;
-    let st = query::update_by_id(self.flavour, s, id, &data)?;
+    let st = query::update_by_id(self.flavour, s, id, &data, how)?;
+    if st.is_none() && how == ById::LiveReturning && !self.exists(c, s, id).await? {
+      return Ok("null".into()); // nothing to SET: only the liveness check remains
+    }
+    let returning = how == ById::LiveReturning && st.is_some();
     let diffs: Vec<(Junction, Vec<String>)> =
       s.relations.iter().filter_map(|r| Some((Junction::of(s, r, &self.config.table_prefix)?, dedup(id_list(data.get(&r.name)?))))).collect();
-    if diffs.is_empty() {
-      if let Some(st) = st {
-        self.exec(c, &st).await?;
+    let row = if diffs.is_empty() {
+      match &st {
+        Some(st) => self.write_row(c, st, s, returning).await?,
+        None => None,
       }
     } else {
       let in_tx = c.in_transaction();
       self.atomic_begin(c, in_tx).await?;
       let r = async {
-        if let Some(st) = &st {
-          self.exec(c, st).await?;
+        let row = match &st {
+          Some(st) => self.write_row(c, st, s, returning).await?,
+          None => None,
+        };
+        if row.as_deref() == Some("null") {
+          return Ok(row); // the row is gone: no junction writes
         }
         for (j, wanted) in &diffs {
           let current: Vec<String> = self.query_column(c, &j.targets(self.flavour, id), None).await?.iter().map(value_to_id).collect();
@@ -457,12 +503,15 @@ impl SqlEngine {
             self.exec(c, &j.delete_pair(self.flavour, id, t)).await?;
           }
         }
-        Ok(())
+        Ok(row)
       }
       .await;
-      self.atomic_end(c, in_tx, r).await?;
+      self.atomic_end(c, in_tx, r).await?
+    };
+    match row {
+      Some(json) => Ok(json),
+      None => self.find_by_id_json(c, s, id, &QueryOptions::default()).await,
     }
-    self.find_by_id_json(c, s, id, &QueryOptions::default()).await
   }
 
   fn junctions<'s>(&self, s: &'s Schema) -> Vec<Junction<'s>> {

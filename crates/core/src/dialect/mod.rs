@@ -37,6 +37,18 @@ pub trait Conn: Send {
   /// Whether a transaction is open on this connection (multi-statement writes then use a
   /// savepoint instead of their own transaction).
   fn in_transaction(&self) -> bool;
+  /// Which writes can hand back the written row in the same statement (`RETURNING *`).
+  fn returning(&self) -> Returning {
+    Returning::default()
+  }
+}
+
+/// `INSERT … RETURNING *` / `UPDATE … RETURNING *` support of a connection's server: a write
+/// and its read-back in one statement (one round trip instead of two).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Returning {
+  pub insert: bool,
+  pub update: bool,
 }
 
 /// Schema-management and maintenance calls that take no schema handle.

@@ -277,6 +277,18 @@ fn map_mysql_error(e: &MySqlDatabaseError) -> Error {
   err
 }
 
+/// Whether a `SELECT VERSION()` text (`10.11.19-MariaDB-0+deb12u1`, or with MySQL's
+/// `5.5.5-` replication prefix) names MariaDB at `major.minor` or later.
+fn mariadb_at_least(version: &str, major: u32, minor: u32) -> bool {
+  if !version.contains("MariaDB") {
+    return false;
+  }
+  let v = version.strip_prefix("5.5.5-").unwrap_or(version);
+  let mut parts = v.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse::<u32>().unwrap_or(0));
+  let (ma, mi) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+  (ma, mi) >= (major, minor)
+}
+
 impl Driver for My {
   type Db = MySql;
   type Args = sqlx::mysql::MySqlArguments;
@@ -291,6 +303,11 @@ impl Driver for My {
     } else {
       "mysql"
     }
+  }
+
+  /// MariaDB has `INSERT … RETURNING` since 10.5 (not UPDATE); MySQL has neither.
+  fn returning(server_version: &str) -> crate::dialect::Returning {
+    crate::dialect::Returning { insert: mariadb_at_least(server_version, 10, 5), update: false }
   }
 
   fn connect_options(uri: &str, redactor: &Redactor) -> Result<MySqlConnectOptions> {

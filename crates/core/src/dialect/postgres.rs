@@ -430,6 +430,11 @@ impl Driver for Pg {
     }
   }
 
+  /// PostgreSQL and CockroachDB return rows from INSERT and UPDATE.
+  fn returning(_server_version: &str) -> crate::dialect::Returning {
+    crate::dialect::Returning { insert: true, update: true }
+  }
+
   fn connect_options(uri: &str, redactor: &Redactor) -> Result<PgConnectOptions> {
     connect_options(uri, redactor)
   }

@@ -152,6 +152,10 @@ impl Conn for SqliteConn {
   fn in_transaction(&self) -> bool {
     !self.conn.is_autocommit()
   }
+  /// The bundled SQLite (≥ 3.35) has `RETURNING` on both.
+  fn returning(&self) -> super::Returning {
+    super::Returning { insert: true, update: true }
+  }
 }
 
 /// The column named by a constraint message such as `UNIQUE constraint failed: users.email`.

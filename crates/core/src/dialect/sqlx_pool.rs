@@ -49,6 +49,8 @@ pub trait Driver: Send + Sync + 'static {
   /// Maps a server error (constraint, unknown column, ...) onto our codes; `None` when it is
   /// not this driver's error type (it then becomes `E_DATABASE` with the server's code).
   fn map_db_error(e: &(dyn sqlx::error::DatabaseError + 'static)) -> Option<Error>;
+  /// What the server (its `SELECT VERSION()` text) supports of `RETURNING *`.
+  fn returning(server_version: &str) -> super::Returning;
   /// The server refused a cached prepared statement because a table it reads changed shape
   /// (DDL from another pool or process). Nothing ran; outside a transaction the statement
   /// is prepared again and retried once.
@@ -231,9 +233,25 @@ where
 {
   let redactor = Redactor::new(&config.uri);
   let options = D::connect_options(&config.uri, &redactor)?;
-  let pool = SqlxPool::<D>::open(options, &config, redactor).await?;
+  let mut pool = SqlxPool::<D>::open(options, &config, redactor).await?;
+  pool.returning = server_returning(&pool).await;
   let name = D::dialect_type(config.backend);
   Ok(Arc::new(super::pooled::PooledDialect::new(config, pool, name)))
+}
+
+/// Asks the server its version (on the connection `open` left idle) to learn what it
+/// supports of `RETURNING`; an unanswered question means "no RETURNING".
+async fn server_returning<D: Driver>(pool: &SqlxPool<D>) -> super::Returning
+where
+  for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+  for<'a> ParamRef<'a>: Encode<'a, D::Db> + Type<D::Db>,
+{
+  let Ok(mut c) = pool.acquire().await else { return super::Returning::default() };
+  let mut version = TextColumn(Vec::new());
+  match c.query_rows(&Stmt::new("SELECT VERSION()"), &mut version).await {
+    Ok(()) => D::returning(version.0.first().map_or("", String::as_str)),
+    Err(_) => super::Returning::default(),
+  }
 }
 
 /// Incremented after every DDL statement: prepared statements cached on a connection before
@@ -263,6 +281,7 @@ struct PoolInner<D: Driver> {
 
 pub struct SqlxPool<D: Driver> {
   inner: Arc<PoolInner<D>>,
+  returning: super::Returning,
   shared: Arc<Shared>,
   redactor: Redactor,
   max: u32,
@@ -280,6 +299,7 @@ where
   pub async fn open(options: Options<D>, config: &OrmConfig, redactor: Redactor) -> Result<Self> {
     let max = config.pool_size.unwrap_or(DEFAULT_POOL_SIZE).max(1);
     let pool = SqlxPool {
+      returning: super::Returning::default(),
       inner: Arc::new(PoolInner { options, idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(max as usize)), closed: AtomicBool::new(false) }),
       shared: Arc::default(),
       redactor,
@@ -357,6 +377,7 @@ where
       healthy: true,
       busy: false,
       was_idle,
+      returning: self.returning,
       buf: String::new(),
     })
   }
@@ -407,6 +428,7 @@ pub struct SqlxConn<D: Driver> {
   busy: bool,
   /// It came from the idle list rather than a fresh connect.
   was_idle: bool,
+  returning: super::Returning,
   /// Scratch text for cells that must be formatted (dates, numerics, uuids).
   buf: String,
 }
@@ -591,6 +613,10 @@ where
 
   fn in_transaction(&self) -> bool {
     self.in_tx
+  }
+
+  fn returning(&self) -> super::Returning {
+    self.returning
   }
 }
 

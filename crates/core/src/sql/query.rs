@@ -348,14 +348,32 @@ fn cast_for(schema: &Schema, col: &str, v: &Value) -> Option<FieldType> {
   }
 }
 
-pub fn update_by_id(f: &'static dyn Flavour, schema: &Schema, id: &str, data: &Map<String, Value>) -> Result<Option<Stmt>> {
+/// How a write by id names its row, and whether the row comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ById {
+  /// `WHERE id [AND disc]`, as the reference writes it (liveness checked beforehand).
+  Plain,
+  /// `WHERE id [AND disc] [AND deletedAt IS NULL] RETURNING *`: the liveness check, the
+  /// write and the read-back in one statement.
+  LiveReturning,
+}
+
+fn push_by_id(b: &mut SqlBuf, schema: &Schema, id: &str, how: ById) -> Result<()> {
+  b.push(" WHERE ");
+  push_id_where(b, schema, id, Auto { include_deleted: how == ById::Plain, none: false })?;
+  if how == ById::LiveReturning {
+    b.push(" RETURNING *");
+  }
+  Ok(())
+}
+
+pub fn update_by_id(f: &'static dyn Flavour, schema: &Schema, id: &str, data: &Map<String, Value>, how: ById) -> Result<Option<Stmt>> {
   let mut b = SqlBuf::new(f);
   b.push("UPDATE ").ident(&schema.table).push(" SET ");
   if !push_set(&mut b, schema, data)? {
     return Ok(None);
   }
-  b.push(" WHERE ");
-  push_id_where(&mut b, schema, id, Auto { include_deleted: true, none: false })?;
+  push_by_id(&mut b, schema, id, how)?;
   Ok(Some(b.finish()))
 }
 
@@ -411,7 +429,7 @@ pub fn select_ids(f: &'static dyn Flavour, schema: &Schema, filter: &Value) -> R
 }
 
 /// `UPDATE t SET f = COALESCE(f, 0) + ?[, updatedAt = now] WHERE id`.
-pub fn increment(f: &'static dyn Flavour, schema: &Schema, id: &str, field: &str, amount: &Value) -> Result<Stmt> {
+pub fn increment(f: &'static dyn Flavour, schema: &Schema, id: &str, field: &str, amount: &Value, how: ById) -> Result<Stmt> {
   let p = match amount {
     Value::Number(n) => super::encode::number_param(n),
     other => return Err(Error::arg(format!("{}.increment: amount must be a number, got {other}", schema.name)).with_field(field)),
@@ -423,8 +441,7 @@ pub fn increment(f: &'static dyn Flavour, schema: &Schema, id: &str, field: &str
     b.push(", ").ident("updatedAt").push(" = ");
     b.param(Param::Text(f.format_now()), Some(FieldType::Date));
   }
-  b.push(" WHERE ");
-  push_id_where(&mut b, schema, id, Auto { include_deleted: true, none: false })?;
+  push_by_id(&mut b, schema, id, how)?;
   Ok(b.finish())
 }
 
@@ -690,9 +707,12 @@ mod tests {
   #[test]
   fn update_sets_in_key_order_then_updated_at() {
     let s = schema();
-    let st = update_by_id(&Sqlite, &s, "x", json!({"views": 2, "author": "", "comments": [1], "createdAt": "2020-01-01"}).as_object().unwrap()).unwrap().unwrap();
+    let data = json!({"views": 2, "author": "", "comments": [1], "createdAt": "2020-01-01"});
+    let st = update_by_id(&Sqlite, &s, "x", data.as_object().unwrap(), ById::Plain).unwrap().unwrap();
     assert_eq!(st.sql, "UPDATE \"p_posts\" SET \"views\" = ?, \"authorId\" = ?, \"createdAt\" = ?, \"updatedAt\" = ? WHERE \"id\" = ?");
     assert_eq!(st.params[1], Param::Null);
+    let live = update_by_id(&Sqlite, &s, "x", json!({"views": 2}).as_object().unwrap(), ById::LiveReturning).unwrap().unwrap();
+    assert_eq!(live.sql, "UPDATE \"p_posts\" SET \"views\" = ?, \"updatedAt\" = ? WHERE \"id\" = ? AND \"deletedAt\" IS NULL RETURNING *");
   }
 
   #[test]
