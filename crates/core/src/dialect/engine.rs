@@ -447,7 +447,7 @@ impl SqlEngine {
   /// not when eager relations must be populated, nor when the data sets the soft-delete
   /// marker (the row may then be hidden).
   fn reads_back_plainly(s: &Schema, data: &Map<String, Value>) -> bool {
-    !Self::has_eager(s) && !(s.soft_delete && data.contains_key("deletedAt"))
+    !(Self::has_eager(s) || (s.soft_delete && data.contains_key("deletedAt")))
   }
 
   /// Runs a write; with `returning`, its `RETURNING *` row as JSON (`null` when no row
