@@ -85,6 +85,44 @@ describe('data-plug API', () => {
     })
   })
 
+  it('setDialect during an open wins over the dialect being opened', async () => {
+    await withEnv(sqliteEnv(), async () => {
+      const pending = plug.getDialect()
+      const double = { marker: 'double' }
+      plug.setDialect(double)
+      assert.equal(await plug.getDialect(), double)
+      await pending
+      assert.equal(await plug.getDialect(), double, 'the late open does not replace it')
+    })
+  })
+
+  it('getDialect inside a transaction does not wait for schema initialisation', async () => {
+    await withEnv(sqliteEnv(), async () => {
+      plug.registerSchema(Note)
+      const d = await plug.getDialect()
+      plug.registerSchema(Audit)
+      const inside = await d.$transaction(async (tx) => {
+        assert.equal(await plug.getDialect(), d)
+        return tx.count(Note, {})
+      })
+      assert.equal(inside, 0)
+      assert.deepEqual(await (await plug.getDialect()).find(Audit, {}), [], 'initialised by the next call outside')
+    })
+  })
+
+  it('a SQLite URI-looking path is a file name, as in the reference', async () => {
+    const cwd = process.cwd()
+    process.chdir(dir)
+    try {
+      const d = await plug.openIsolatedDialect({ dialect: 'sqlite', uri: 'file:x.db?mode=memory' })
+      await d.executeRun('CREATE TABLE t (a INTEGER)')
+      await d.disconnect()
+    } finally {
+      process.chdir(cwd)
+    }
+    assert.ok(existsSync(join(dir, 'file:x.db?mode=memory')))
+  })
+
   it('setDialect injects any object; resetDialect forgets it', async () => {
     const double = { find: async () => [{ id: 'fake' }] }
     plug.setDialect(double)

@@ -357,6 +357,16 @@ await forEachBackend('dialect', (b) => {
   })
 
   describe('discriminators', () => {
+    it('a base schema without a value filters on the column like any other', async () => {
+      const Node = { name: 'Node', collection: 'nodes', discriminator: 'kind', fields: { title: { type: 'string' } } }
+      await d.initSchema([...ALL, Node])
+      await d.create(Node, { title: 'a', kind: 'page' })
+      await d.create(Node, { title: 'b', kind: 'article' })
+      assert.deepEqual((await d.find(Node, { kind: 'page' })).map((n) => n.title), ['a'])
+      assert.equal(await d.deleteMany(Node, { kind: 'page' }), 1)
+      assert.equal(await d.count(Node, {}), 1)
+    })
+
     it('share one table and see only their own rows', async () => {
       await d.deleteMany(Dog, {})
       await d.deleteMany(Cat, {})
@@ -454,11 +464,35 @@ await forEachBackend('dialect', (b) => {
       await rejectsWith(d.beginTx({ isolation: 'SOMETIMES' }), 'E_INVALID_ARGUMENT', { field: 'isolation' })
     })
 
-    it('isolation levels are accepted', async () => {
-      for (const isolation of ['READ COMMITTED', 'REPEATABLE READ', 'SERIALIZABLE']) {
-        const n = await d.$transaction(async (tx) => tx.count(Tag, {}), { isolation })
-        assert.equal(typeof n, 'number')
+    it('isolation levels reach the server', async () => {
+      for (const isolation of ['READ UNCOMMITTED', 'READ COMMITTED', 'REPEATABLE READ', 'SERIALIZABLE']) {
+        const level = await d.$transaction(
+          async (tx) => {
+            await tx.count(Tag, {})
+            if (b.name === 'postgres') return (await tx.executeQuery("SELECT current_setting('transaction_isolation') AS l"))[0].l
+            if (b.name === 'mariadb') {
+              await new Promise((r) => setTimeout(r, 150)) // InnoDB refreshes innodb_trx every 100 ms
+              const rows = await tx.executeQuery('SELECT trx_isolation_level AS l FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = CONNECTION_ID()')
+              return rows[0] && rows[0].l
+            }
+            return isolation // SQLite maps levels onto BEGIN DEFERRED/IMMEDIATE/EXCLUSIVE
+          },
+          { isolation },
+        )
+        assert.equal(String(level).toUpperCase().replace('-', ' '), isolation)
       }
+    })
+
+    it('a transaction ended behind its back does not block later calls', async () => {
+      const outside = new Promise((r) => setTimeout(r, 5)).then(() => d.count(Tag, {}))
+      await d
+        .$transaction(async (tx) => {
+          await tx.executeRun('COMMIT')
+          await new Promise((r) => setTimeout(r, 20))
+        })
+        .catch(() => {})
+      assert.equal(typeof (await outside), 'number')
+      assert.equal(typeof (await d.count(Tag, {})), 'number')
     })
   })
 
@@ -501,6 +535,9 @@ await forEachBackend('dialect', (b) => {
       assert.equal(await d.count(Tag, {}), 0)
       const emptied = await d.truncateAll([Tag, Product])
       assert.deepEqual(emptied, ['product_tags', 'tags', 'products'])
+      const categories = await d.count(Category, {})
+      assert.deepEqual(await d.truncateAll([]), [], 'an empty list empties nothing')
+      assert.equal(await d.count(Category, {}), categories)
       const dropped = await d.dropSchema([Dog])
       assert.deepEqual(dropped, ['animals'])
       await rejectsWith(d.find(Dog, {}), 'E_SCHEMA')

@@ -34,6 +34,15 @@ await forEachBackend('errors', (b) => {
     assert.doesNotMatch(JSON.stringify(e), /s3cr3t-pw/)
   })
 
+  if (b.name === 'mariadb') {
+    it('the dialect name mysql reaches the same server (dialectType says which)', async () => {
+      const my = await plug.openIsolatedDialect({ dialect: 'mysql', uri: cfg.uri })
+      assert.equal(my.dialectType, 'mysql')
+      assert.deepEqual(await my.executeQuery('SELECT 1 AS one'), [{ one: 1 }])
+      await my.disconnect()
+    })
+  }
+
   it('a malformed URL is E_CONFIG', async () => {
     await rejectsWith(plug.openIsolatedDialect({ dialect: b.dialect, uri: 'not a url' }), 'E_CONFIG')
   })

@@ -97,6 +97,24 @@ await forEachBackend('schema', (b) => {
     assert.equal(u.owner, o.id)
     assert.ok(u.updatedAt)
     assert.equal((await v2.findWithRelations(ItemV2, {}, ['owner']))[0].owner.n, 'me')
+    if (b.name !== 'sqlite') {
+      // SQLite cannot add a foreign key to an existing table; the others get a named one.
+      await rejectsWith(v2.update(ItemV2, a.id, { owner: 'no-such-owner' }), 'E_FOREIGN_KEY')
+    }
+  })
+
+  it('undeclared keys: a column added inside a rolled-back transaction is added again later', async () => {
+    const cfg = await b.fresh('altertx')
+    const d = await open(cfg, 'update', [Item])
+    await assert.rejects(
+      d.$transaction(async (tx) => {
+        await tx.create(Item, { title: 't', extra: 1 })
+        throw new Error('undo')
+      }),
+      /undo/,
+    )
+    const r = await d.create(Item, { title: 't', extra: 2 })
+    assert.equal(r.extra, 2)
   })
 
   it('create drops existing tables, parents included', async () => {
@@ -131,6 +149,12 @@ await forEachBackend('schema', (b) => {
     await d.create(Box, { n: 'b', labels: [tag.id] })
     assert.equal(await d.deleteMany(Box, {}), 1)
     assert.deepEqual(await d.executeQuery(`SELECT * FROM ${quote('app_box_tags')}`), [], 'junction rows of deleted rows are removed')
+    if (b.name === 'postgres') {
+      // Constraint names are per table here: a second app with another prefix gets its FKs.
+      const other = await open(cfg, 'update', LAYOUT_SCHEMAS, { tablePrefix: 'b_' })
+      const fks = await other.executeQuery("SELECT conrelid::regclass::text AS t, conname AS n FROM pg_constraint WHERE contype = 'f' AND conname = 'fk_products_category' ORDER BY 1")
+      assert.deepEqual(fks.map((f) => f.t), ['app_products', 'b_products'])
+    }
     // dropTable drops the prefixed table only, never another app's unprefixed one.
     await d.executeRun(`CREATE TABLE ${quote('nodes')} (${quote('id')} VARCHAR(36))`)
     await d.dropTable('nodes')

@@ -24,6 +24,9 @@ const initState = new WeakMap()
 
 function ensureSchemas(d) {
   if (!(d instanceof Dialect)) return d // an injected double: left alone
+  // Inside a transaction the DDL would wait for that same transaction (SQLite queues it,
+  // PostgreSQL blocks on its locks): initialise on the next call made outside one.
+  if (d._txId() !== undefined) return d
   let st = initState.get(d)
   if (!st) initState.set(d, (st = { names: new Set(), running: null }))
   const upToDate = () => registry.getAllSchemas().every((s) => st.names.has(s.name))
@@ -55,17 +58,23 @@ let opening = null
 async function getDialect() {
   if (business) return ensureSchemas(business)
   if (!opening) {
-    opening = open(envSnapshot(), 'business').then(
-      (d) => {
+    const attempt = open(envSnapshot(), 'business').then(
+      async (d) => {
+        if (opening !== attempt) {
+          // setDialect/resetDialect/disconnect ran meanwhile: they win, this one closes.
+          await d.disconnect().catch(() => {})
+          return business || getDialect()
+        }
         business = d
         opening = null
         return d
       },
       (e) => {
-        opening = null
+        if (opening === attempt) opening = null
         throw e
       },
     )
+    opening = attempt
   }
   return ensureSchemas(await opening)
 }

@@ -53,16 +53,16 @@ impl NativeSqlite {
   }
 }
 
-/// Runs one call; the bool says whether it ended the outermost transaction.
-fn run(s: &mut SqliteSession, op: Op) -> mosta_core::Result<(String, bool)> {
+/// Runs one call.
+fn run(s: &mut SqliteSession, op: Op) -> mosta_core::Result<String> {
   Ok(match op {
-    Op::InitSchema(h) => (s.init_schema(&h).map(|_| "null".to_string())?, false),
-    Op::Call { method, handle, args } => (s.call(&method, handle, &args)?, false),
-    Op::Begin { isolation, explicit } => (s.begin(isolation.as_deref(), explicit)?, false),
-    Op::Commit(id) => ("null".to_string(), s.commit(&id)?),
-    Op::Rollback(id) => ("null".to_string(), s.rollback(&id)?),
-    Op::Execute { sql, params, rows } => (s.execute(&sql, &params, rows)?, false),
-    Op::Admin(a) => (s.admin(&a)?, false),
+    Op::InitSchema(h) => s.init_schema(&h).map(|_| "null".to_string())?,
+    Op::Call { method, handle, args } => s.call(&method, handle, &args)?,
+    Op::Begin { isolation, explicit } => s.begin(isolation.as_deref(), explicit)?,
+    Op::Commit(id) => s.commit(&id).map(|_| "null".to_string())?,
+    Op::Rollback(id) => s.rollback(&id).map(|_| "null".to_string())?,
+    Op::Execute { sql, params, rows } => s.execute(&sql, &params, rows)?,
+    Op::Admin(a) => s.admin(&a)?,
   })
 }
 
@@ -95,11 +95,14 @@ impl NativeSqlite {
     // calls keep their order behind anything already queued.
     let now = matches!(op, Op::Commit(_) | Op::Rollback(_)) || st.session.owns(tx.as_deref()) || (st.queue.is_empty() && st.session.admits(tx.as_deref()));
     if now {
-      let (out, ended) = napi(run(&mut st.session, op))?;
-      if ended {
+      let ends_tx = matches!(op, Op::Commit(_) | Op::Rollback(_));
+      let r = run(&mut st.session, op);
+      // A commit or rollback that failed may still have ended the transaction: the queue
+      // must move whenever the connection is free again.
+      if ends_tx && st.session.is_idle() {
         drain(env, &mut st)?;
       }
-      return Ok(Either::A(out));
+      return napi(r).map(Either::A);
     }
     let (mut deferred, mut promise) = (std::ptr::null_mut(), std::ptr::null_mut());
     // SAFETY: plain Node-API call on the JavaScript thread with valid out-pointers.
@@ -112,17 +115,10 @@ impl NativeSqlite {
 /// After a transaction ends, runs queued calls in order until one cannot run yet (it waits
 /// for the transaction that a queued `beginTx` just opened).
 fn drain(env: &Env, st: &mut State) -> Result<()> {
-  while let Some(q) = st.queue.front() {
-    if !st.session.admits(q.tx.as_deref()) {
-      break;
-    }
+  while st.queue.front().is_some_and(|q| st.session.admits(q.tx.as_deref())) {
     let Some(q) = st.queue.pop_front() else { break };
     let r = run(&mut st.session, q.op);
-    let ended = matches!(r, Ok((_, true)));
-    settle(env, q.deferred, r.map(|(s, _)| s))?;
-    if ended {
-      continue;
-    }
+    settle(env, q.deferred, r)?;
   }
   Ok(())
 }

@@ -405,7 +405,8 @@ pub fn base_url(env: &EnvSource, key: &str, raw: &str) -> Result<String> {
   let lower = t.to_ascii_lowercase();
   let rest = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://"));
   if !rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) || t.contains(['?', '#']) || t.chars().any(char::is_whitespace) {
-    return Err(Error::config(format!("{} must be an http:// or https:// base URL without query or fragment, got {raw:?}", env.describe(key))).with_field(key));
+    let shown = crate::redact::redact_uri(raw);
+    return Err(Error::config(format!("{} must be an http:// or https:// base URL without query or fragment, got {shown:?}", env.describe(key))).with_field(key));
   }
   Ok(t.to_string())
 }

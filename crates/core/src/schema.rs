@@ -162,13 +162,7 @@ fn opt_str(o: &Map<String, Value>, key: &str, what: &str, entity: &str) -> Resul
 }
 
 fn truthy(v: Option<&Value>) -> bool {
-  match v {
-    None | Some(Value::Null) => false,
-    Some(Value::Bool(b)) => *b,
-    Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
-    Some(Value::String(s)) => !s.is_empty(),
-    Some(_) => true,
-  }
+  v.is_some_and(crate::sql::encode::js_truthy)
 }
 
 impl Schema {
@@ -275,14 +269,8 @@ impl Schema {
               .collect::<Result<Vec<_>>>()?,
             Some(Value::Object(map)) => map
               .iter()
-              .map(|(k, dir)| {
-                let dir = match dir {
-                  Value::String(s) => s.clone(),
-                  Value::Number(n) if n.as_f64() == Some(-1.0) => "desc".into(),
-                  _ => "asc".into(),
-                };
-                (k.clone(), dir)
-              })
+              // Only the string 'desc' gives DESC in the reference's DDL (§2.6); -1 is ASC.
+              .map(|(k, dir)| (k.clone(), dir.as_str().unwrap_or("asc").to_string()))
               .collect(),
             _ => return Err(schema_err(&name, format!("{name}.indexes[{i}].fields must be an object or an array"))),
           };

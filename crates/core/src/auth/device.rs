@@ -225,7 +225,7 @@ impl DeviceFlow {
     }
     // A network failure keeps its E_NET_HTTP / E_NET_TIMEOUT code: it is not the flow's fault.
     let reply = self.post(AUTHORIZE_PATH, &pairs).await?;
-    parse_authorization(self.client.base(), &reply)
+    parse_authorization(self.client.shown_base(), &reply)
   }
 
   /// Polls until the token is granted, the user refuses, or the code expires.
@@ -241,12 +241,12 @@ impl DeviceFlow {
       let wait = self.scaled(interval);
       if tokio::time::Instant::now() + wait > deadline {
         return Err(
-          flow_err(format!("the device code expired after {} s without approval (no answer from {} in time)", auth.code.expires_in, self.client.base())).with_db_code("expired_token"),
+          flow_err(format!("the device code expired after {} s without approval (no answer from {} in time)", auth.code.expires_in, self.client.shown_base())).with_db_code("expired_token"),
         );
       }
       tokio::time::sleep(wait).await;
       let step = match self.post(TOKEN_PATH, &pairs).await {
-        Ok(reply) => classify_token_reply(self.client.base(), &reply),
+        Ok(reply) => classify_token_reply(self.client.shown_base(), &reply),
         Err(e) => PollStep::Transient(e.message),
       };
       match step {

@@ -130,14 +130,19 @@ impl SqlEngine {
     c.batch(sql).await
   }
 
-  /// Runs DDL whose failure the reference logs and swallows (indexes, FKs, ALTERs).
-  async fn batch_logged<C: Conn>(&self, c: &mut C, sql: &str, what: &str) {
-    if let Err(e) = self.batch(c, sql).await {
-      let m = e.message.to_ascii_lowercase();
-      if m.contains("already exists") || m.contains("duplicate") {
-        tracing::debug!(target: "mosta::ddl", "{what}: {}", e.message);
-      } else {
-        tracing::warn!(target: "mosta::ddl", "{what} failed: {}", e.message);
+  /// Runs DDL whose failure the reference logs and swallows (indexes, FKs, ALTERs);
+  /// returns whether it succeeded.
+  async fn batch_logged<C: Conn>(&self, c: &mut C, sql: &str, what: &str) -> bool {
+    match self.batch(c, sql).await {
+      Ok(()) => true,
+      Err(e) => {
+        let m = e.message.to_ascii_lowercase();
+        if m.contains("already exists") || m.contains("duplicate") {
+          tracing::debug!(target: "mosta::ddl", "{what}: {}", e.message);
+        } else {
+          tracing::warn!(target: "mosta::ddl", "{what} failed: {}", e.message);
+        }
+        false
       }
     }
   }
@@ -576,13 +581,25 @@ impl SqlEngine {
     };
     if let Some(j) = s.relation(field).and_then(|r| Junction::of(s, r, &self.config.table_prefix)) {
       let current: Vec<String> = self.query_column(c, &j.targets(f, &id), None).await?.iter().map(value_to_id).collect();
-      for t in id_list(&value) {
-        let present = current.contains(&t);
-        if add && !present {
-          self.exec(c, &j.insert(f, &id, &t)).await.map_err(|e| e.with_field(field))?;
-        } else if !add && present {
-          self.exec(c, &j.delete_pair(f, &id, &t)).await?;
+      let changes: Vec<Stmt> = dedup(id_list(&value))
+        .into_iter()
+        .filter(|t| current.contains(t) != add)
+        .map(|t| if add { j.insert(f, &id, &t) } else { j.delete_pair(f, &id, &t) })
+        .collect();
+      // Several ids are written all or none.
+      if changes.len() > 1 {
+        let in_tx = c.in_transaction();
+        self.atomic_begin(c, in_tx).await?;
+        let r = async {
+          for st in &changes {
+            self.exec(c, st).await.map_err(|e| e.with_field(field))?;
+          }
+          Ok(())
         }
+        .await;
+        self.atomic_end(c, in_tx, r).await?;
+      } else if let Some(st) = changes.first() {
+        self.exec(c, st).await.map_err(|e| e.with_field(field))?;
       }
     } else {
       let mut arr = match row.get(field) {
@@ -629,6 +646,7 @@ impl SqlEngine {
     if cols.is_empty() {
       return;
     }
+    let mut all_added = true;
     for (k, v) in data {
       if k == "id" || k == "_id" {
         continue;
@@ -645,8 +663,16 @@ impl SqlEngine {
         continue;
       }
       let sql = format!("ALTER TABLE {} ADD {} {decl}", self.flavour.quote(&s.table), self.flavour.quote(&col));
-      self.batch_logged(c, &sql, &format!("auto-ALTER {}.{col}", s.table)).await;
-      cols.insert(col);
+      if self.batch_logged(c, &sql, &format!("auto-ALTER {}.{col}", s.table)).await {
+        cols.insert(col);
+      } else {
+        all_added = false;
+      }
+    }
+    // Inside a transaction an ALTER can still be rolled back: remember nothing then, and
+    // nothing about keys whose column could not be added.
+    if c.in_transaction() || !all_added {
+      return;
     }
     if let Ok(mut m) = self.columns.lock() {
       let live = m.entry(s.table.clone()).or_default();
@@ -704,7 +730,9 @@ impl SqlEngine {
       }
       for idx in ddl::create_indexes(f, s) {
         match idx {
-          Ok(sql) => self.batch_logged(c, &sql, &format!("index on {}", s.table)).await,
+          Ok(sql) => {
+            self.batch_logged(c, &sql, &format!("index on {}", s.table)).await;
+          }
           Err(why) => tracing::warn!(target: "mosta::ddl", "DDL_INDEX_SKIP {why}"),
         }
       }
@@ -714,24 +742,33 @@ impl SqlEngine {
         self.batch(c, &sql).await.map_err(|e| e.in_entity(&s.name))?;
       }
     }
+    let mut existing = self.foreign_keys(c).await.unwrap_or_default();
     for s in &schemas {
-      let existing = self.constraint_names(c).await.unwrap_or_default();
       for fk in ddl::foreign_keys(f, s, &all, prefix) {
-        if !existing.contains(&fk.name) {
-          self.batch_logged(c, &fk.sql, &format!("foreign key {}", fk.name)).await;
+        let key = self.fk_key(&fk.table, &fk.name);
+        if !existing.contains(&key) && self.batch_logged(c, &fk.sql, &format!("foreign key {}", fk.name)).await {
+          existing.insert(key);
         }
       }
     }
     Ok(())
   }
 
-  async fn constraint_names<C: Conn>(&self, c: &mut C) -> Result<HashSet<String>> {
-    let sql = match self.flavour.label() {
-      "PostgreSQL" => "SELECT conname FROM pg_constraint WHERE contype = 'f'",
-      "MySQL" => "SELECT constraint_name FROM information_schema.table_constraints WHERE constraint_schema = DATABASE() AND constraint_type = 'FOREIGN KEY'",
-      _ => return Ok(HashSet::new()),
-    };
-    Ok(self.query_column(c, &Stmt::new(sql), None).await?.iter().map(value_to_id).collect())
+  /// The foreign keys that exist, as `fk_key`s, so `update` does not re-issue them.
+  async fn foreign_keys<C: Conn>(&self, c: &mut C) -> Result<HashSet<String>> {
+    let Some(sql) = self.flavour.foreign_keys_sql() else { return Ok(HashSet::new()) };
+    let rows = self.query_rows(c, &Stmt::new(sql), None).await?;
+    Ok(rows.iter().map(|r| self.fk_key(&r.get("t").map(value_to_id).unwrap_or_default(), &r.get("n").map(value_to_id).unwrap_or_default())).collect())
+  }
+
+  /// A constraint's identity: its name where names are unique per database (MySQL),
+  /// its table and name where they are unique per table (PostgreSQL).
+  fn fk_key(&self, table: &str, name: &str) -> String {
+    if self.flavour.constraint_names_per_table() {
+      format!("{table}\u{0}{name}")
+    } else {
+      name.to_string()
+    }
   }
 
   pub async fn list_tables<C: Conn>(&self, c: &mut C) -> Result<Vec<String>> {
@@ -813,8 +850,12 @@ impl SqlEngine {
   }
 
   /// `truncateAll(schemas)`: junctions first, then entities; returns the names emptied.
-  pub async fn truncate_all<C: Conn>(&self, c: &mut C, handles: &[u32]) -> Result<Vec<String>> {
-    let schemas: Vec<Arc<Schema>> = if handles.is_empty() { self.active() } else { handles.iter().map(|h| self.schema(*h)).collect::<Result<_>>()? };
+  /// `handles: None` (the no-argument call) means the last `initSchema` list.
+  pub async fn truncate_all<C: Conn>(&self, c: &mut C, handles: Option<&[u32]>) -> Result<Vec<String>> {
+    let schemas: Vec<Arc<Schema>> = match handles {
+      None => self.active(),
+      Some(h) => h.iter().map(|h| self.schema(*h)).collect::<Result<_>>()?,
+    };
     let mut names: Vec<String> = Vec::new();
     for s in &schemas {
       for r in s.relations.iter().filter(|r| r.is_junction()) {

@@ -58,7 +58,8 @@ pub enum Admin {
   DropAllTables,
   DropSchema(Vec<u32>),
   TruncateTable(String),
-  TruncateAll(Vec<u32>),
+  /// `None`: every schema of the last `initSchema`.
+  TruncateAll(Option<Vec<u32>>),
   TestConnection,
   ListTables,
 }
@@ -81,7 +82,7 @@ impl Admin {
       "dropAllTables" => Admin::DropAllTables,
       "dropSchema" => Admin::DropSchema(handles()?),
       "truncateTable" => Admin::TruncateTable(name()?),
-      "truncateAll" => Admin::TruncateAll(handles()?),
+      "truncateAll" => Admin::TruncateAll(if v.is_null() { None } else { Some(handles()?) }),
       "testConnection" => Admin::TestConnection,
       "listTables" => Admin::ListTables,
       other => return Err(Error::arg(format!("unknown maintenance call \"{other}\""))),
@@ -97,7 +98,7 @@ impl Admin {
       Admin::DropAllTables => engine.drop_all_tables(c).await.map(|_| "null".to_string())?,
       Admin::DropSchema(h) => names(engine.drop_schema_handles(c, h).await?),
       Admin::TruncateTable(n) => engine.truncate_table(c, n).await.map(|_| "null".to_string())?,
-      Admin::TruncateAll(h) => names(engine.truncate_all(c, h).await?),
+      Admin::TruncateAll(h) => names(engine.truncate_all(c, h.as_deref()).await?),
       Admin::TestConnection => engine.test_connection(c).await.to_string(),
       Admin::ListTables => names(engine.list_tables(c).await?),
     })

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::config::DbConfig;
-use rusqlite::{ffi, Connection};
+use rusqlite::{ffi, Connection, OpenFlags};
 
 use super::rows::{Cell, RowSink};
 use super::Conn;
@@ -27,11 +27,20 @@ pub fn open(uri: &str) -> Result<SqliteConn> {
   let conn = if uri == ":memory:" {
     Connection::open_in_memory()
   } else {
-    let path = Path::new(uri);
+    // SQLite reads a name starting with `file:` as a URI even without SQLITE_OPEN_URI (its
+    // build enables URIs); `./` keeps it a plain file name, as in the reference.
+    let literal;
+    let path = if uri.starts_with("file:") {
+      literal = Path::new(".").join(uri);
+      literal.as_path()
+    } else {
+      Path::new(uri)
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
       std::fs::create_dir_all(parent).map_err(|e| Error::new(Code::Connection, format!("cannot create the folder of SQLite database {uri}: {e}")))?;
     }
-    Connection::open(path)
+    // Without SQLITE_OPEN_URI: `file:x?mode=memory` is a file name here, as in the reference.
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
   }
   .map_err(|e| Error::new(Code::Connection, format!("Failed to connect to sqlite ({uri}): {e}")))?;
   conn.set_prepared_statement_cache_capacity(256);
@@ -111,11 +120,19 @@ impl SqliteConn {
     let mut rows = stmt.raw_query();
     while let Some(row) = rows.next().map_err(|e| map_err(e, Some(&st.sql)))? {
       for i in 0..n {
+        let lossy;
         let cell = match row.get_ref(i).map_err(|e| map_err(e, Some(&st.sql)))? {
           ValueRef::Null => Cell::Null,
           ValueRef::Integer(v) => Cell::Int(v),
           ValueRef::Real(v) => Cell::Float(v),
-          ValueRef::Text(t) => Cell::Text(std::str::from_utf8(t).unwrap_or("")),
+          ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => Cell::Text(s),
+            // TEXT written by another program may hold invalid UTF-8: keep what is readable.
+            Err(_) => {
+              lossy = String::from_utf8_lossy(t).into_owned();
+              Cell::Text(&lossy)
+            }
+          },
           ValueRef::Blob(b) => Cell::Bytes(b),
         };
         sink.cell(i, cell);
@@ -208,6 +225,10 @@ pub fn map_err(e: rusqlite::Error, sql: Option<&str>) -> Error {
   let mut err = Error::new(code, msg).with_db_code(db);
   err.field = field;
   err
+}
+
+fn conn_in_tx(c: &Option<SqliteConn>) -> bool {
+  c.as_ref().is_some_and(|c| c.in_transaction())
 }
 
 fn closed() -> Error {
@@ -304,7 +325,16 @@ impl SqliteSession {
     let frame = self.stack.top_for_commit(id)?.clone();
     let engine = &self.engine;
     let conn = self.conn.as_mut().ok_or_else(closed)?;
-    run_now(engine.commit(conn, frame.savepoint.as_deref()))?;
+    if let Err(e) = run_now(engine.commit(conn, frame.savepoint.as_deref())) {
+      // SQLite may have ended the transaction itself (an automatic rollback after a full
+      // disk or an interrupt, or a COMMIT sent through executeRun): then there is nothing
+      // left to commit or roll back, and the bookkeeping must say so.
+      if !conn.in_transaction() {
+        self.stack = Default::default();
+        self.end_if_root();
+      }
+      return Err(e);
+    }
     self.stack.pop();
     Ok(self.end_if_root())
   }
@@ -315,8 +345,19 @@ impl SqliteSession {
     let engine = &self.engine;
     let conn = self.conn.as_mut().ok_or_else(closed)?;
     let r = run_now(engine.rollback(conn, frame.savepoint.as_deref()));
+    if r.is_err() && !conn.in_transaction() {
+      self.stack = Default::default(); // SQLite already ended it (see `commit`)
+    }
     let ended = self.end_if_root();
+    if frame.savepoint.is_none() && !conn_in_tx(&self.conn) {
+      return Ok(ended); // the outermost transaction is over either way
+    }
     r.map(|_| ended)
+  }
+
+  /// Whether no transaction holds the connection (calls from outside may run).
+  pub fn is_idle(&self) -> bool {
+    self.stack.is_empty()
   }
 
   fn end_if_root(&mut self) -> bool {

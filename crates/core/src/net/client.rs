@@ -198,15 +198,6 @@ fn chain(e: &reqwest::Error) -> String {
 }
 
 /// `http://user:secret@h` → `http://user:***@h`: credentials in a URL stay out of messages.
-fn without_password(base: &str) -> String {
-  match Url::parse(base) {
-    Ok(mut u) if u.password().is_some() => {
-      let _ = u.set_password(Some("***"));
-      u.as_str().trim_end_matches('/').to_string()
-    }
-    _ => base.to_string(),
-  }
-}
 
 /// The `X-API-Key` value, marked sensitive so no debug output of the request shows it.
 fn api_key_header(key: Option<&str>) -> Result<Option<HeaderValue>> {
@@ -242,11 +233,16 @@ impl HttpClient {
   fn with(base: &str, settings: &HttpSettings, http: reqwest::Client) -> Self {
     let policy = RetryPolicy::new(settings.retries, Duration::from_millis(settings.retry_base_ms));
     let base = base.trim_end_matches('/').to_string();
-    HttpClient { shown: without_password(&base), base, http, policy, settings: settings.clone() }
+    HttpClient { shown: crate::redact::redact_uri(&base), base, http, policy, settings: settings.clone() }
   }
 
   pub fn base(&self) -> &str {
     &self.base
+  }
+
+  /// The base URL for messages (password masked).
+  pub fn shown_base(&self) -> &str {
+    &self.shown
   }
 
   pub fn policy(&self) -> RetryPolicy {

@@ -63,32 +63,14 @@ fn is_empty_filter(filter: &Value) -> bool {
 }
 
 /// A comma-separated name list from an array of strings or a string.
+/// A name list as the query string carries it: comma-joined; `None` when empty.
 fn name_list(v: &Value, name: &str) -> Result<Option<String>> {
-  let joined = match v {
-    Value::Null => return Ok(None),
-    Value::String(s) => s.trim().to_string(),
-    Value::Array(a) => {
-      let names: Option<Vec<&str>> = a.iter().map(Value::as_str).collect();
-      names.ok_or_else(|| Error::filter(format!("{name} must list field names, got {v}")).with_field(name))?.join(",")
-    }
-    other => return Err(Error::filter(format!("{name} must be an array of field names, got {other}")).with_field(name)),
-  };
-  Ok(Some(joined).filter(|s| !s.is_empty()))
+  Ok(crate::sql::query::name_list(Some(v), name, "")?.map(|n| n.join(",")).filter(|s| !s.is_empty()))
 }
 
-/// `limit`/`skip`: a non-negative integer; 0 means "none" (as in the SQL dialects).
+/// `limit`/`skip` as the query string carries them; 0 means "none" (as in the SQL dialects).
 fn count(v: &Value, name: &str) -> Result<Option<String>> {
-  let bad = || Error::filter(format!("{name} must be a non-negative integer, got {v}")).with_field(name);
-  let n = match v {
-    Value::Null => return Ok(None),
-    Value::Number(n) => match n.as_f64() {
-      Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 9.007e15 => f as u64,
-      _ => return Err(bad()),
-    },
-    Value::String(s) => s.trim().parse::<u64>().map_err(|_| bad())?,
-    _ => return Err(bad()),
-  };
-  Ok(Some(n).filter(|n| *n > 0).map(|n| n.to_string()))
+  Ok(crate::sql::query::count_opt(Some(v), name, "")?.map(|n| n.to_string()))
 }
 
 impl Query {

@@ -107,7 +107,7 @@ pub fn push_where(buf: &mut SqlBuf, schema: &Schema, filter: &Value, auto: Auto)
   };
   let start = buf.sql.len();
   let mut n = 0usize;
-  let disc = if auto.none { None } else { schema.discriminator.as_deref() };
+  let disc = auto_discriminator(schema, auto);
   for (k, v) in obj {
     if Some(k.as_str()) == disc {
       continue; // the schema's discriminator value overrides the caller's
@@ -124,7 +124,7 @@ pub fn push_where(buf: &mut SqlBuf, schema: &Schema, filter: &Value, auto: Auto)
 /// `push_where` for the filter `{ "id": id }`, written without building that filter.
 pub fn push_id_where(buf: &mut SqlBuf, schema: &Schema, id: &str, auto: Auto) -> Result<()> {
   let mut n = 0usize;
-  let disc = if auto.none { None } else { schema.discriminator.as_deref() };
+  let disc = auto_discriminator(schema, auto);
   if disc != Some("id") {
     sep(buf, &mut n);
     buf.ident("id").push(" = ").param(Param::Text(id.to_string()), Some(FieldType::String));
@@ -134,6 +134,16 @@ pub fn push_id_where(buf: &mut SqlBuf, schema: &Schema, id: &str, auto: Auto) ->
     buf.push("1=1");
   }
   Ok(())
+}
+
+/// The discriminator column the automatic condition pins, which then replaces any filter
+/// on that column: only when the schema names a value (a base schema with a discriminator
+/// column but no value of its own filters on it like any other column).
+fn auto_discriminator(schema: &Schema, auto: Auto) -> Option<&str> {
+  if auto.none || schema.discriminator_value.is_none() {
+    return None;
+  }
+  schema.discriminator.as_deref()
 }
 
 /// The automatic conditions: the discriminator value, and `deletedAt IS NULL` unless the
@@ -387,6 +397,15 @@ mod tests {
       "((\"name\" = $1::TEXT) OR (\"age\" IN ($2::DOUBLE PRECISION, $3::DOUBLE PRECISION))) AND \"active\" = $4::BOOLEAN AND \"born\" IS NULL AND \"name\" ILIKE $5 AND \"deletedAt\" IS NULL AND \"_type\" = $6::TEXT"
     );
     assert_eq!(params[4], Param::Text("Al%e".into()));
+  }
+
+  #[test]
+  fn a_discriminator_without_value_filters_like_a_column() {
+    let base = Schema::from_value(&json!({"name": "Node", "collection": "nodes", "discriminator": "_type"}), "").unwrap();
+    let mut b = SqlBuf::new(&Sqlite);
+    push_where(&mut b, &base, &json!({"_type": "page"}), Auto::default()).unwrap();
+    assert_eq!(b.sql, "\"_type\" = ?");
+    assert_eq!(b.params, vec![Param::Text("page".into())]);
   }
 
   #[test]

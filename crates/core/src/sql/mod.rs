@@ -119,6 +119,15 @@ pub trait Flavour: Send + Sync + 'static {
   fn begin(&self, isolation: Option<Isolation>) -> Vec<String>;
   /// `DROP TABLE` for one (already prefixed) table.
   fn drop_table(&self, table: &str) -> String;
+  /// Lists the foreign keys of the current database/schema as rows `t` (table), `n`
+  /// (constraint name); `None` where they are declared inside CREATE TABLE.
+  fn foreign_keys_sql(&self) -> Option<&'static str> {
+    None
+  }
+  /// Constraint names are unique per table (PostgreSQL), not per database (MySQL).
+  fn constraint_names_per_table(&self) -> bool {
+    false
+  }
   /// Lists the tables of the current database/schema (one text column).
   fn list_tables_sql(&self) -> &'static str;
   /// Turns foreign-key enforcement off/on for this connection, so `create` and

@@ -87,6 +87,9 @@ impl Flavour for Mysql {
   fn foreign_key_checks(&self, on: bool) -> Option<&'static str> {
     Some(if on { "SET FOREIGN_KEY_CHECKS = 1" } else { "SET FOREIGN_KEY_CHECKS = 0" })
   }
+  fn foreign_keys_sql(&self) -> Option<&'static str> {
+    Some("SELECT table_name AS t, constraint_name AS n FROM information_schema.table_constraints WHERE constraint_schema = DATABASE() AND constraint_type = 'FOREIGN KEY'")
+  }
   fn list_tables_sql(&self) -> &'static str {
     "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name"
   }

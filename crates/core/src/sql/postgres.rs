@@ -75,6 +75,15 @@ impl Flavour for Postgres {
   fn foreign_key_checks(&self, _on: bool) -> Option<&'static str> {
     None
   }
+  fn foreign_keys_sql(&self) -> Option<&'static str> {
+    Some(
+      "SELECT c.relname AS t, con.conname AS n FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
+       JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE con.contype = 'f' AND ns.nspname = current_schema()",
+    )
+  }
+  fn constraint_names_per_table(&self) -> bool {
+    true
+  }
   fn list_tables_sql(&self) -> &'static str {
     "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
   }

@@ -21,8 +21,19 @@ pub struct QueryOptions {
   pub include_deleted: bool,
 }
 
-fn count_opt(v: Option<&Value>, name: &str, entity: &str) -> Result<Option<u64>> {
-  let bad = || Error::filter(format!("{entity}: {name} must be a non-negative integer, got {}", v.map(|v| v.to_string()).unwrap_or_default())).with_field(name);
+/// The prefix naming the entity in option errors ("" when there is none).
+fn who(entity: &str) -> String {
+  if entity.is_empty() {
+    String::new()
+  } else {
+    format!("{entity}: ")
+  }
+}
+
+/// `limit`/`skip`: a non-negative integer or its decimal text; 0 and null mean "none".
+/// Shared with the NET query encoding, so both modes accept the same options.
+pub(crate) fn count_opt(v: Option<&Value>, name: &str, entity: &str) -> Result<Option<u64>> {
+  let bad = || Error::filter(format!("{}{name} must be a non-negative integer, got {}", who(entity), v.map(|v| v.to_string()).unwrap_or_default())).with_field(name);
   match v {
     None | Some(Value::Null) => Ok(None),
     Some(Value::Number(n)) => match n.as_f64() {
@@ -53,17 +64,18 @@ pub fn sort_direction(v: &Value, key: &str, entity: &str) -> Result<bool> {
   }
 }
 
-fn name_list(v: Option<&Value>, name: &str, entity: &str) -> Result<Option<Vec<String>>> {
+/// `select`/`exclude`/`relations`: an array of names, or "a,b" text (what the REST query
+/// string carries); null means none.
+pub(crate) fn name_list(v: Option<&Value>, name: &str, entity: &str) -> Result<Option<Vec<String>>> {
   match v {
     None | Some(Value::Null) => Ok(None),
     Some(Value::Array(items)) => items
       .iter()
-      .map(|i| i.as_str().map(str::to_string).ok_or_else(|| Error::filter(format!("{entity}: {name} must list field names")).with_field(name)))
+      .map(|i| i.as_str().map(str::to_string).ok_or_else(|| Error::filter(format!("{}{name} must list field names", who(entity))).with_field(name)))
       .collect::<Result<Vec<_>>>()
       .map(Some),
-    // "a,b" is accepted too (what the REST query string carries).
     Some(Value::String(s)) => Ok(Some(s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())),
-    Some(other) => Err(Error::filter(format!("{entity}: {name} must be an array of field names, got {other}")).with_field(name)),
+    Some(other) => Err(Error::filter(format!("{}{name} must be an array of field names, got {other}", who(entity))).with_field(name)),
   }
 }
 
