@@ -197,8 +197,6 @@ fn chain(e: &reqwest::Error) -> String {
   s
 }
 
-/// `http://user:secret@h` → `http://user:***@h`: credentials in a URL stay out of messages.
-
 /// The `X-API-Key` value, marked sensitive so no debug output of the request shows it.
 fn api_key_header(key: Option<&str>) -> Result<Option<HeaderValue>> {
   let Some(key) = key else { return Ok(None) };
