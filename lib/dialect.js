@@ -195,8 +195,9 @@ class Dialect {
   truncateTable(name) {
     return this._admin('truncateTable', name, () => undefined)
   }
-  truncateAll(schemas = []) {
-    return this._admin('truncateAll', schemas.map((s) => this._handle(s)))
+  /** Empties the given schemas' tables (junctions first); without an argument, those of the last initSchema. */
+  truncateAll(schemas) {
+    return this._admin('truncateAll', schemas === undefined ? undefined : schemas.map((s) => this._handle(s)))
   }
   testConnection() {
     return this._admin('testConnection').catch(() => false)
