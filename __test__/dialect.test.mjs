@@ -313,6 +313,27 @@ await forEachBackend('dialect', (b) => {
       await rejectsWith(d.aggregate(Product, [{ $project: { a: 1 } }]), 'E_INVALID_FILTER')
     })
 
+    it('dates keep their type in distinct, aggregate and raw SQL, both ways', async () => {
+      const when = new Date('2024-05-06T07:08:09.000Z')
+      await d.update(Product, (await d.findOne(Product, { name: 'Kite' })).id, { releasedAt: when.toISOString() })
+      const isDate = (v) => (sqlite ? typeof v === 'string' : v instanceof Date)
+      const released = (await d.distinct(Product, 'releasedAt')).filter((v) => v !== null)
+      assert.equal(released.length, 1)
+      assert.ok(isDate(released[0]), `distinct gives ${sqlite ? 'strings' : 'Dates'}`)
+      assert.equal(asTime(released[0]), when.getTime())
+      const [agg] = await d.aggregate(Product, [{ $match: { name: 'Kite' } }, { $group: { _by: null, first: { $min: 'releasedAt' }, n: { $count: true } } }])
+      assert.ok(isDate(agg.first), 'aggregate $min of a date column')
+      assert.equal(asTime(agg.first), when.getTime())
+      assert.equal(agg.n, 1)
+      const q = (n) => (b.name === 'mariadb' ? `\`${n}\`` : `"${n}"`)
+      const raw = await d.executeQuery(`SELECT ${q('name')}, ${q('releasedAt')} FROM ${q('products')} WHERE ${q('releasedAt')} = ${ph(1)}`, [when])
+      assert.deepEqual(raw.map((r) => r.name), ['Kite'], 'a Date parameter matches the stored date')
+      assert.ok(isDate(raw[0].releasedAt), 'executeQuery date-time columns')
+      assert.equal(asTime(raw[0].releasedAt), when.getTime())
+      assert.equal(typeof raw[0].name, 'string')
+      await rejectsWith(d.executeQuery('SELECT 1', [new Date(NaN)]), 'E_INVALID_ARGUMENT', { field: 'params[0]' })
+    })
+
     it('search matches string fields, case-insensitively for ASCII on SQLite', async () => {
       const rows = await d.search(Product, 'ha', ['name'])
       assert.deepEqual(names(rows).sort(), sqlite || b.name === 'mariadb' ? ['Hammer', 'hatchet'] : ['hatchet'])

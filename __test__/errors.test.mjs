@@ -25,6 +25,17 @@ await forEachBackend('errors', (b) => {
     await rejectsWith(d.executeQuery('SELEKT 1'), 'E_DATABASE', { dbCode: /./ })
   })
 
+  it('a disconnected dialect refuses calls and maintenance with E_CLOSED; testConnection answers false', async () => {
+    const gone = await plug.openIsolatedDialect({ ...cfg, schemaStrategy: 'none' })
+    await gone.disconnect()
+    await rejectsWith(gone.count(Item, {}), 'E_CLOSED')
+    await rejectsWith(gone.dropTable('items'), 'E_CLOSED')
+    await rejectsWith(gone.truncateAll([Item]), 'E_CLOSED')
+    await rejectsWith(gone.executeRun('DELETE FROM items'), 'E_CLOSED')
+    assert.equal(await gone.testConnection(), false)
+    assert.equal(await d.count(Item, {}) >= 0, true, 'the table is still there')
+  })
+
   if (b.name === 'sqlite') return
 
   const scheme = b.name === 'postgres' ? 'postgres' : 'mysql'
@@ -86,18 +97,32 @@ await forEachBackend('errors', (b) => {
     await small.disconnect()
   })
 
-  it('after the server kills its connections, the next call succeeds', async () => {
+  it('after the server kills its connections, the next call succeeds, read or write', async () => {
     const victim = await plug.openIsolatedDialect({ ...cfg, poolSize: 2 })
     await victim.create(Item, { n: 1 })
     const admin = await plug.openIsolatedDialect({ ...cfg, poolSize: 1 })
-    if (b.name === 'postgres') {
-      await admin.executeQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
-    } else {
-      const ids = await admin.executeQuery('SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()')
-      for (const { id } of ids) await admin.executeRun(`KILL ${Number(id)}`).catch(() => {})
+    const killOthers = async () => {
+      if (b.name === 'postgres') {
+        await admin.executeQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
+      } else {
+        const ids = await admin.executeQuery('SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()')
+        for (const { id } of ids) await admin.executeRun(`KILL ${Number(id)}`).catch(() => {})
+      }
     }
+    // A read first: it runs again on a fresh connection.
+    await killOthers()
     assert.equal(await victim.count(Item, { n: 1 }), 1)
     assert.equal((await victim.create(Item, { n: 2 })).n, 2)
+    // A write first, on a connection idle for a while (as after a restart): it is checked
+    // before anything is sent, and applied exactly once.
+    await killOthers()
+    await new Promise((r) => setTimeout(r, 700))
+    assert.equal((await victim.create(Item, { n: 3 })).n, 3)
+    assert.equal(await victim.count(Item, { n: 3 }), 1)
+    // A transaction opened on a dead connection opens again on a fresh one.
+    await killOthers()
+    await victim.$transaction(async (tx) => tx.create(Item, { n: 4 }))
+    assert.equal(await victim.count(Item, {}), 4)
     await admin.disconnect()
     await victim.disconnect()
   })

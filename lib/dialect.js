@@ -122,10 +122,10 @@ class Dialect {
     return this._call('count', schema, [filter, options], plain)
   }
   distinct(schema, field, filter = {}, options) {
-    return this._call('distinct', schema, [field, filter, options], plain)
+    return this._call('distinct', schema, [field, filter, options], (d, sc, s) => distinctValues(d, sc, field, s))
   }
   aggregate(schema, stages, options) {
-    return this._call('aggregate', schema, [stages, options], plain)
+    return this._call('aggregate', schema, [stages, options], (_d, _sc, s) => markedRows(s))
   }
   search(schema, query, fields, options) {
     return this._call('search', schema, [query, fields, options], rows)
@@ -209,11 +209,11 @@ class Dialect {
     let out
     try {
       if (typeof sql !== 'string' || !sql) throw invalidArgument('sql must be a non-empty string', 'sql')
-      out = this._native.execute(sql, encode(params || [], false), rowsWanted, this._txId())
+      out = this._native.execute(sql, encode(rawParams(params), false), rowsWanted, this._txId())
     } catch (e) {
       return Promise.reject(fromNative(e))
     }
-    return settle(out, parse)
+    return settle(out, rowsWanted ? markedRows : parse)
   }
   executeQuery(sql, params) {
     return this._execute(sql, params, true)
@@ -293,6 +293,21 @@ class Dialect {
   }
 }
 
+/**
+ * Raw SQL parameters: `Date`s travel tagged (`{ $date: iso }`) so that each backend binds
+ * them as it stores dates (MySQL: local `DATETIME` text), not as ISO strings.
+ */
+function rawParams(params) {
+  if (params === undefined || params === null) return []
+  if (!Array.isArray(params)) throw invalidArgument('params must be an array', 'params')
+  if (!params.some((p) => p instanceof Date)) return params
+  return params.map((p, i) => {
+    if (!(p instanceof Date)) return p
+    if (Number.isNaN(p.getTime())) throw invalidArgument(`params[${i}] is an invalid Date`, `params[${i}]`)
+    return { $date: p.toISOString() }
+  })
+}
+
 function txIdOf(tx) {
   if (tx && typeof tx === 'object' && typeof tx.id === 'string') return tx.id
   if (typeof tx === 'string') return tx
@@ -312,8 +327,12 @@ function schemaMeta(schema) {
   return { dateKeys, relations }
 }
 
+function schemaMetaOf(d, schema) {
+  return d._meta[d._handles.get(schema)] || schemaMeta(schema)
+}
+
 function reviveRow(d, schema, r) {
-  const meta = d._meta[d._handles.get(schema)] || schemaMeta(schema)
+  const meta = schemaMetaOf(d, schema)
   for (const k of meta.dateKeys) {
     const v = r[k]
     if (typeof v === 'string') r[k] = new Date(v)
@@ -343,6 +362,26 @@ function row(d, schema, s) {
 
 function plain(_d, _schema, s) {
   return JSON.parse(s)
+}
+
+/**
+ * Rows no schema describes (raw SQL, aggregates). PostgreSQL and MySQL mark their date-time
+ * columns (`{ rows, dates }`): those become `Date`s, as the Node drivers return them.
+ */
+function markedRows(s) {
+  const v = JSON.parse(s)
+  if (Array.isArray(v)) return v
+  for (const r of v.rows) {
+    for (const k of v.dates) if (typeof r[k] === 'string') r[k] = new Date(r[k])
+  }
+  return v.rows
+}
+
+/** `distinct` of a date field gives `Date`s on the backends that return dates. */
+function distinctValues(d, schema, field, s) {
+  const list = JSON.parse(s)
+  if (!d._revive || !schemaMetaOf(d, schema).dateKeys.includes(field)) return list
+  return list.map((v) => (typeof v === 'string' ? new Date(v) : v))
 }
 
 module.exports = { Dialect }

@@ -104,6 +104,15 @@ impl SqlEngine {
     Ok(sink.finish())
   }
 
+  /// Rows of a result no schema describes (raw SQL, aggregates), date-time columns marked
+  /// (see `JsonRows::finish_marking_dates`).
+  async fn query_json_marking_dates<C: Conn>(&self, c: &mut C, st: &Stmt) -> Result<String> {
+    self.log(st);
+    let mut sink = JsonRows::cached(&self.plans, None, false);
+    c.query(st, &mut sink).await?;
+    Ok(sink.finish_marking_dates())
+  }
+
   async fn query_rows<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Arc<Schema>>) -> Result<Vec<Map<String, Value>>> {
     self.log(st);
     let mut sink = ValueRows::cached(&self.plans, s);
@@ -220,7 +229,7 @@ impl SqlEngine {
       }
       Request::Aggregate { stages, options } => {
         let o = QueryOptions::parse(options, s)?;
-        self.query_json(c, &query::aggregate(f, s, stages, &o)?, None, false).await
+        self.query_json_marking_dates(c, &query::aggregate(f, s, stages, &o)?).await
       }
       Request::Upsert { filter, data } => {
         let mut o = QueryOptions { limit: Some(1), ..Default::default() };
@@ -894,7 +903,7 @@ impl SqlEngine {
   /// `executeQuery(sql, params)`: rows as the driver gives them.
   pub async fn execute_query<C: Conn>(&self, c: &mut C, sql: &str, params: &str) -> Result<String> {
     let st = Stmt { sql: sql.to_string(), params: raw_params(params)? };
-    self.query_json(c, &st, None, false).await
+    self.query_json_marking_dates(c, &st).await
   }
 
   /// `executeRun(sql, params)`: `{ changes }`.
@@ -957,6 +966,8 @@ fn count_value(v: Option<&Value>) -> u64 {
 }
 
 /// Parameters of raw SQL, bound as their JSON types.
+/// The parameters of `executeQuery`/`executeRun`: JSON scalars as they are, a `Date` (sent
+/// by the JS layer as `{"$date": iso}`) as the backend stores dates, other values as JSON text.
 fn raw_params(json: &str) -> Result<Vec<Param>> {
   let v: Value = if json.is_empty() { Value::Null } else { serde_json::from_str(json)? };
   let list = match v {
@@ -964,14 +975,22 @@ fn raw_params(json: &str) -> Result<Vec<Param>> {
     Value::Array(a) => a,
     other => return Err(Error::arg(format!("params must be an array, got {other}")).with_field("params")),
   };
-  Ok(list
+  list
     .into_iter()
-    .map(|v| match v {
-      Value::Null => Param::Null,
-      Value::Bool(b) => Param::Bool(b),
-      Value::Number(n) => crate::sql::encode::number_param(&n),
-      Value::String(s) => Param::Text(s),
-      other => Param::Text(json_text(&other)),
+    .enumerate()
+    .map(|(i, v)| {
+      Ok(match v {
+        Value::Null => Param::Null,
+        Value::Bool(b) => Param::Bool(b),
+        Value::Number(n) => crate::sql::encode::number_param(&n),
+        Value::String(s) => Param::Text(s),
+        Value::Object(o) if o.len() == 1 && o.contains_key("$date") => {
+          let t = o["$date"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+          let t = t.ok_or_else(|| Error::arg(format!("params[{i}]: {} is not an ISO date", o["$date"])).with_field(format!("params[{i}]")))?;
+          Param::Date(t.with_timezone(&chrono::Utc))
+        }
+        other => Param::Text(json_text(&other)),
+      })
     })
-    .collect())
+    .collect()
 }

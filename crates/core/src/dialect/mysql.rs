@@ -21,7 +21,8 @@ use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResu
 use sqlx::{Column, Decode, Encode, Row, Type, TypeInfo, ValueRef};
 
 use super::rows::{Cell, RowSink};
-use super::sqlx_pool::{bad_url, join_query, split_query, write_date, write_iso_utc, Driver, ParamRef, Redactor};
+use super::sqlx_pool::{bad_url, join_query, split_query, Driver, ParamRef, Redactor};
+use crate::iso_date::{write_date, write_iso_utc};
 use super::AsyncDialect;
 use crate::env::{Backend, OrmConfig};
 use crate::error::{Code, Error, Result};
@@ -122,12 +123,15 @@ impl Encode<'_, MySql> for ParamRef<'_> {
       Param::Int(i) => <i64 as Encode<MySql>>::encode_by_ref(i, buf),
       Param::Float(f) => <f64 as Encode<MySql>>::encode_by_ref(f, buf),
       Param::Text(s) => <&str as Encode<MySql>>::encode_by_ref(&s.as_str(), buf),
+      // DATETIME holds local time (orm-compat.md §4): bind the local wall-clock time.
+      Param::Date(t) => <NaiveDateTime as Encode<MySql>>::encode_by_ref(&t.with_timezone(&chrono::Local).naive_local(), buf),
     }
   }
   /// MySQL takes each execution's parameter types with its values, so no caching issue.
   fn produces(&self) -> Option<MySqlTypeInfo> {
     Some(match self.0 {
       Param::Null | Param::Text(_) => <&str as Type<MySql>>::type_info(),
+      Param::Date(_) => <NaiveDateTime as Type<MySql>>::type_info(),
       Param::Bool(_) => <bool as Type<MySql>>::type_info(),
       Param::Int(_) => <i64 as Type<MySql>>::type_info(),
       Param::Float(_) => <f64 as Type<MySql>>::type_info(),
@@ -217,11 +221,11 @@ pub fn decode_cell<'a>(kind: Kind, v: MySqlValueRef<'a>, buf: &'a mut String) ->
     Kind::Bytes => decode::<&[u8]>(&v).map(Cell::Bytes),
     Kind::DateTime => decode::<NaiveDateTime>(&v).map(|t| {
       write_iso_utc(buf, &local_to_utc(&t));
-      Cell::Text(buf.as_str())
+      Cell::Date(buf.as_str())
     }),
     Kind::Timestamp => decode::<NaiveDateTime>(&v).map(|t| {
       write_iso_utc(buf, &t);
-      Cell::Text(buf.as_str())
+      Cell::Date(buf.as_str())
     }),
     Kind::Date => decode::<NaiveDate>(&v).map(|d| {
       write_date(buf, &d);
@@ -294,6 +298,8 @@ impl Driver for My {
   type Args = sqlx::mysql::MySqlArguments;
   type Plan = Vec<Kind>;
   const NAME: &'static str = "mysql";
+  /// ER_CONNECTION_KILLED (MariaDB `KILL`), ER_SERVER_SHUTDOWN: sent when the session ends.
+  const SESSION_ENDED_CODES: &'static [&'static str] = &["1927", "1053"];
   const TABLE_COLUMNS_SQL: &'static str =
     "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position";
 

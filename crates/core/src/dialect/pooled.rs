@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::engine::SqlEngine;
 use super::tx::TxStack;
@@ -22,13 +23,36 @@ pub trait Pool: Send + Sync + 'static {
   fn acquire(&self) -> impl Future<Output = Result<Self::Conn>> + Send;
   /// Gives a connection back without reusing it (its state is unknown after a failure).
   fn discard(&self, conn: Self::Conn) -> impl Future<Output = ()> + Send;
-  /// Whether `conn` had been lying idle in the pool (rather than freshly connected): only
-  /// such a connection can have been closed by the server behind our back.
-  fn was_idle(conn: &Self::Conn) -> bool;
+  /// How long `conn` had been lying idle in the pool; `None` when freshly connected. Only an
+  /// idle connection can have been closed by the server behind our back.
+  fn idle_for(conn: &Self::Conn) -> Option<Duration>;
+  /// One round trip: whether the connection still answers.
+  fn ping(&self, conn: &mut Self::Conn) -> impl Future<Output = bool> + Send;
   /// Drops every idle connection (after one of them turned out dead, the others probably
   /// are too: a server restart, or connections killed together).
   fn flush_idle(&self);
+  /// Whether the server's answer `e` says it had ended the session before the statement
+  /// could run (PostgreSQL's 57P01 after `pg_terminate_backend`, MariaDB's "connection was
+  /// killed"): a write that failed so did not happen and may be sent again.
+  fn ended_before_running(e: &Error) -> bool;
   fn close(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// A write on a connection idle for longer than this pings it first (one round trip). A
+/// server restart leaves every connection idle for at least as long as the restart took, so
+/// a write after it finds its dead connection before sending anything; connections in
+/// steady use are never pinged. (HikariCP skips validation on the same grounds.)
+const PING_WRITES_AFTER_IDLE: Duration = Duration::from_millis(500);
+
+/// Whether a call may run again on a fresh connection when its idle pooled one was dead.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rerun {
+  /// A read: always.
+  Safe,
+  /// A write or raw SQL: only when the server proves it never ran. Otherwise the connection
+  /// may have died after the statement committed and running it again could apply it twice;
+  /// the caller gets `E_CONNECTION` and the next call gets a fresh connection.
+  IfNotRun,
 }
 
 struct TxState<C> {
@@ -52,15 +76,6 @@ pub struct PooledDialect<P: Pool> {
 
 fn poisoned() -> Error {
   Error::internal("transaction table lock poisoned by an earlier panic")
-}
-
-fn parse_isolation(i: Option<&str>) -> Result<Option<Isolation>> {
-  match i {
-    None => Ok(None),
-    Some(s) => Isolation::parse(s)
-      .map(Some)
-      .ok_or_else(|| Error::arg(format!("isolation must be READ UNCOMMITTED, READ COMMITTED, REPEATABLE READ or SERIALIZABLE, got {s:?}")).with_field("isolation")),
-  }
 }
 
 impl<P: Pool> PooledDialect<P> {
@@ -89,9 +104,9 @@ impl<P: Pool> PooledDialect<P> {
 
   /// Runs `f` on the call's transaction connection, or on a pooled connection. Outside a
   /// transaction, a call that fails because its idle connection was closed by the server
-  /// (killed, server restarted) runs again once on a fresh connection: idle connections are
-  /// not pinged before use, which would cost a round trip per call.
-  async fn with_conn<T, F>(&self, tx: Option<&str>, f: F) -> Result<T>
+  /// (killed, server restarted) runs again once on a fresh connection when `rerun` allows:
+  /// idle connections are not pinged before use, which would cost a round trip per call.
+  async fn with_conn<T, F>(&self, tx: Option<&str>, rerun: Rerun, f: F) -> Result<T>
   where
     F: for<'c> Fn(&'c SqlEngine, &'c mut P::Conn) -> std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>,
   {
@@ -101,30 +116,47 @@ impl<P: Pool> PooledDialect<P> {
       let conn = st.conn.as_mut().ok_or_else(|| Error::new(Code::Transaction, "the transaction's connection is gone"))?;
       return f(&self.engine, conn).await;
     }
-    let mut conn = self.pool.acquire().await?;
+    let mut conn = self.acquire(rerun).await?;
     let r = f(&self.engine, &mut conn).await;
-    match r {
-      Err(e) if e.code == Code::Connection => {
-        let stale = P::was_idle(&conn);
-        self.pool.discard(conn).await;
-        if !stale {
-          return Err(e);
-        }
-        self.pool.flush_idle();
-        let mut fresh = self.pool.acquire().await?;
-        let r = f(&self.engine, &mut fresh).await;
-        if matches!(&r, Err(e) if e.code == Code::Connection) {
-          self.pool.discard(fresh).await;
-        }
-        r
-      }
-      other => other,
+    let Err(mut e) = r else { return r };
+    if e.code != Code::Connection {
+      return Err(e);
     }
+    let stale = P::idle_for(&conn).is_some();
+    self.pool.discard(conn).await;
+    if !stale {
+      return Err(e);
+    }
+    // Its idle siblings are probably dead too (a restart, or sessions killed together).
+    self.pool.flush_idle();
+    if rerun == Rerun::IfNotRun && !P::ended_before_running(&e) {
+      tracing::warn!(target: "mosta", db_code = ?e.db_code, "a pooled connection died under a write; not re-sent (it may have been applied)");
+      e.message.push_str(" (the connection was lost during a write, which may or may not have been applied; the next call uses a new connection)");
+      return Err(e);
+    }
+    tracing::debug!(target: "mosta", db_code = ?e.db_code, "a pooled connection was dead; running the call again on a fresh one");
+    let mut fresh = self.pool.acquire().await?;
+    let r = f(&self.engine, &mut fresh).await;
+    if matches!(&r, Err(e) if e.code == Code::Connection) {
+      self.pool.discard(fresh).await;
+    }
+    r
+  }
+
+  /// A pooled connection; for a write, pinged first when it was idle for a while.
+  async fn acquire(&self, rerun: Rerun) -> Result<P::Conn> {
+    let mut conn = self.pool.acquire().await?;
+    if rerun == Rerun::IfNotRun && P::idle_for(&conn).is_some_and(|d| d > PING_WRITES_AFTER_IDLE) && !self.pool.ping(&mut conn).await {
+      self.pool.discard(conn).await;
+      self.pool.flush_idle();
+      conn = self.pool.acquire().await?;
+    }
+    Ok(conn)
   }
 
   async fn begin(&self, parent: Option<String>, isolation: Option<String>, explicit: bool) -> Result<String> {
     self.check_open()?;
-    let iso = parse_isolation(isolation.as_deref())?;
+    let iso = Isolation::from_option(isolation.as_deref())?;
     // Nest inside the parent context, or inside an explicit transaction (reference semantics).
     let nest_in = match parent.as_deref() {
       Some(p) => self.txs.lock().map_err(|_| poisoned())?.get(p).cloned(),
@@ -146,8 +178,18 @@ impl<P: Pool> PooledDialect<P> {
     }
     let mut conn = self.pool.acquire().await?;
     if let Err(e) = self.engine.begin(&mut conn, iso).await {
+      let stale = e.code == Code::Connection && P::idle_for(&conn).is_some();
       self.pool.discard(conn).await;
-      return Err(e);
+      if !stale {
+        return Err(e);
+      }
+      // Nothing ran yet: open the transaction on a fresh connection.
+      self.pool.flush_idle();
+      conn = self.pool.acquire().await?;
+      if let Err(e) = self.engine.begin(&mut conn, iso).await {
+        self.pool.discard(conn).await;
+        return Err(e);
+      }
     }
     let mut stack = TxStack::default();
     let frame = stack.next_frame();
@@ -227,7 +269,7 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
     Box::pin(async move {
       let handles = Arc::new(handles);
       self
-        .with_conn(None, |e, c| {
+        .with_conn(None, Rerun::IfNotRun, |e, c| {
           let handles = handles.clone();
           Box::pin(async move { e.init_schema(c, &handles).await })
         })
@@ -239,8 +281,9 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
     Box::pin(async move {
       let req = Arc::new(Request::parse(&method, &args)?);
       let schema = self.engine.schema(handle)?;
+      let rerun = if req.is_read() { Rerun::Safe } else { Rerun::IfNotRun };
       self
-        .with_conn(tx.as_deref(), |e, c| {
+        .with_conn(tx.as_deref(), rerun, |e, c| {
           let (schema, req) = (schema.clone(), req.clone());
           Box::pin(async move { e.run(c, &schema, &req).await })
         })
@@ -263,8 +306,9 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
   fn execute(self: Arc<Self>, sql: String, params: String, rows: bool, tx: Option<String>) -> BoxFuture<String> {
     Box::pin(async move {
       let (sql, params) = (Arc::new(sql), Arc::new(params));
+      // Raw SQL may write whatever its text says (even a SELECT can call a function).
       self
-        .with_conn(tx.as_deref(), |e, c| {
+        .with_conn(tx.as_deref(), Rerun::IfNotRun, |e, c| {
           let (sql, params) = (sql.clone(), params.clone());
           Box::pin(async move {
             if rows {
@@ -280,18 +324,21 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
 
   fn admin(self: Arc<Self>, op: Admin, tx: Option<String>) -> BoxFuture<String> {
     Box::pin(async move {
-      if op == Admin::TestConnection && self.check_open().is_err() {
+      let probe = op == Admin::TestConnection;
+      if probe && self.check_open().is_err() {
         return Ok("false".into());
       }
+      let rerun = if matches!(op, Admin::TestConnection | Admin::ListTables) { Rerun::Safe } else { Rerun::IfNotRun };
       let op = Arc::new(op);
       let r = self
-        .with_conn(tx.as_deref(), |e, c| {
+        .with_conn(tx.as_deref(), rerun, |e, c| {
           let op = op.clone();
           Box::pin(async move { op.run(e, c).await })
         })
         .await;
       match r {
-        Err(_) if self.closed.load(Ordering::Acquire) => Ok("false".into()),
+        // The dialect closed while the probe was under way: it answers, as a closed one would.
+        Err(_) if probe && self.closed.load(Ordering::Acquire) => Ok("false".into()),
         other => other,
       }
     })
@@ -305,7 +352,7 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
       // Only `create-drop` has work to do before closing; otherwise closing needs no
       // connection (the server may already be gone).
       let cleanup = if self.engine.config.schema_strategy == crate::env::SchemaStrategy::CreateDrop {
-        self.with_conn(None, |e, c| Box::pin(async move { e.on_disconnect(c).await })).await
+        self.with_conn(None, Rerun::IfNotRun, |e, c| Box::pin(async move { e.on_disconnect(c).await })).await
       } else {
         Ok(())
       };

@@ -71,6 +71,7 @@ pub struct Pg;
 fn param_type(p: &Param) -> PgTypeInfo {
   match p {
     Param::Null => PgTypeInfo::with_oid(Oid(0)),
+    Param::Date(_) => <chrono::DateTime<chrono::Utc> as Type<Postgres>>::type_info(),
     Param::Bool(_) => <bool as Type<Postgres>>::type_info(),
     Param::Int(_) => <i64 as Type<Postgres>>::type_info(),
     Param::Float(_) => <f64 as Type<Postgres>>::type_info(),
@@ -92,6 +93,7 @@ impl Encode<'_, Postgres> for ParamRef<'_> {
       Param::Int(i) => <i64 as Encode<Postgres>>::encode_by_ref(i, buf),
       Param::Float(f) => <f64 as Encode<Postgres>>::encode_by_ref(f, buf),
       Param::Text(s) => <&str as Encode<Postgres>>::encode_by_ref(&s.as_str(), buf),
+      Param::Date(t) => <chrono::DateTime<chrono::Utc> as Encode<Postgres>>::encode_by_ref(t, buf),
     }
   }
   fn produces(&self) -> Option<PgTypeInfo> {
@@ -116,6 +118,7 @@ fn type_tag(params: &[Param]) -> Option<String> {
       Param::Int(_) => 'I',
       Param::Float(_) => 'F',
       Param::Text(_) => 'T',
+      Param::Date(_) => 'D',
     });
   }
   tag.push_str("*/ ");
@@ -241,24 +244,27 @@ fn numeric(b: &[u8], buf: &mut String) -> f64 {
   buf.parse().unwrap_or(f64::NAN)
 }
 
-fn timestamp(b: &[u8], buf: &mut String) -> Option<()> {
-  let micros = be_i64(b)?;
+/// A timestamp as ISO text (a date), or `infinity`/`-infinity` (text).
+fn timestamp<'a>(b: &[u8], buf: &'a mut String) -> Cell<'a> {
+  let Some(micros) = be_i64(b) else { return Cell::Null };
   match micros {
-    i64::MAX => buf.push_str("infinity"),
-    i64::MIN => buf.push_str("-infinity"),
-    m => {
-      let t = DateTime::from_timestamp_micros(m.checked_add(PG_EPOCH_MICROS)?)?.naive_utc();
-      super::sqlx_pool::write_iso_utc(buf, &t);
-    }
+    i64::MAX => Cell::Text("infinity"),
+    i64::MIN => Cell::Text("-infinity"),
+    m => match m.checked_add(PG_EPOCH_MICROS).and_then(DateTime::from_timestamp_micros) {
+      Some(t) => {
+        crate::iso_date::write_iso_utc(buf, &t.naive_utc());
+        Cell::Date(buf.as_str())
+      }
+      None => Cell::Null,
+    },
   }
-  Some(())
 }
 
 fn date(b: &[u8], buf: &mut String) -> Option<()> {
   match be_i32(b)? {
     i32::MAX => buf.push_str("infinity"),
     i32::MIN => buf.push_str("-infinity"),
-    days => super::sqlx_pool::write_date(buf, &NaiveDate::from_num_days_from_ce_opt(PG_EPOCH_DAYS_FROM_CE.checked_add(days)?)?),
+    days => crate::iso_date::write_date(buf, &NaiveDate::from_num_days_from_ce_opt(PG_EPOCH_DAYS_FROM_CE.checked_add(days)?)?),
   }
   Some(())
 }
@@ -308,7 +314,7 @@ pub fn decode<'a>(kind: Kind, b: &'a [u8], buf: &'a mut String) -> Cell<'a> {
     Kind::Bytea => Cell::Bytes(b),
     Kind::Date => formatted(date(b, buf), buf),
     Kind::Time => formatted(time(b, buf), buf),
-    Kind::Timestamp => formatted(timestamp(b, buf), buf),
+    Kind::Timestamp => timestamp(b, buf),
     Kind::Array => as_json(formatted(array(b, buf), buf)),
     Kind::Other => readable(b).map_or(Cell::Null, Cell::Text),
   }
@@ -334,7 +340,7 @@ fn push_json(out: &mut String, cell: Cell<'_>) {
       let _ = write!(out, "{f}");
     }
     Cell::Float(_) => out.push_str("null"),
-    Cell::Text(t) => write_json_str(out, t),
+    Cell::Text(t) | Cell::Date(t) => write_json_str(out, t),
     Cell::Json(j) => out.push_str(j),
     Cell::Bytes(b) => write_json_str(out, &String::from_utf8_lossy(b)),
   }
@@ -419,6 +425,9 @@ impl Driver for Pg {
   type Args = sqlx::postgres::PgArguments;
   type Plan = Vec<Kind>;
   const NAME: &'static str = "postgres";
+  /// admin_shutdown (`pg_terminate_backend`, a fast shutdown), crash_shutdown: sent when the
+  /// backend ends, before it reads our statement.
+  const SESSION_ENDED_CODES: &'static [&'static str] = &["57P01", "57P02"];
   const TABLE_COLUMNS_SQL: &'static str =
     "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position";
 
@@ -505,7 +514,7 @@ mod tests {
     let mut buf = String::new();
     // 2024-01-02T03:04:05.678901Z in microseconds since 2000-01-01
     let us: i64 = 1_704_164_645_678_901 - PG_EPOCH_MICROS;
-    assert!(matches!(decode(Kind::Timestamp, &us.to_be_bytes(), &mut buf), Cell::Text("2024-01-02T03:04:05.678Z")));
+    assert!(matches!(decode(Kind::Timestamp, &us.to_be_bytes(), &mut buf), Cell::Date("2024-01-02T03:04:05.678Z")));
     assert!(matches!(decode(Kind::Date, &(-1i32).to_be_bytes(), &mut buf), Cell::Text("1999-12-31")));
     assert!(matches!(decode(Kind::Time, &(45_296_500_000i64).to_be_bytes(), &mut buf), Cell::Text("12:34:56.5")));
     assert_eq!(NaiveDate::from_ymd_opt(2000, 1, 1).map(|d| chrono::Datelike::num_days_from_ce(&d)), Some(PG_EPOCH_DAYS_FROM_CE));

@@ -128,7 +128,8 @@ impl Request {
     })
   }
 
-  /// Reads never change data, so they may be retried (NET) and run outside a write lock.
+  /// Reads never change data, so they may be retried (NET, a dead pooled connection) and
+  /// run outside a write lock.
   pub fn is_read(&self) -> bool {
     matches!(
       self,

@@ -17,6 +17,10 @@ pub enum Cell<'a> {
   Int(i64),
   Float(f64),
   Text(&'a str),
+  /// A date-time as `toISOString()` text (PostgreSQL timestamps, MySQL DATETIME/TIMESTAMP):
+  /// a string in rows of a schema (the JS layer revives schema date fields), and marked for
+  /// revival in results without a schema (raw queries, aggregates).
+  Date(&'a str),
   Bool(bool),
   /// Text that the database guarantees is JSON (PostgreSQL json/jsonb, MySQL JSON).
   Json(&'a str),
@@ -83,7 +87,7 @@ fn decode<'a>(kind: Kind, cell: &Cell<'a>) -> Decoded<'a> {
     }
     (_, Cell::Int(i)) => Decoded::Int(i),
     (_, Cell::Float(f)) => Decoded::Float(f),
-    (_, Cell::Text(t)) => Decoded::Str(t),
+    (_, Cell::Text(t) | Cell::Date(t)) => Decoded::Str(t),
     (_, Cell::Bool(b)) => Decoded::Bool(b),
     (_, Cell::Json(j)) => Decoded::RawJson(j),
     (_, Cell::Bytes(b)) => match std::str::from_utf8(b) {
@@ -199,6 +203,8 @@ pub struct JsonRows<'s> {
   rows: usize,
   in_row: bool,
   single: bool,
+  /// Columns that held a `Cell::Date`, in order of first sight.
+  date_cols: Vec<usize>,
 }
 
 impl<'s> JsonRows<'s> {
@@ -214,7 +220,7 @@ impl<'s> JsonRows<'s> {
     Self::from_source(PlanSource::Cached(cache, schema), single)
   }
   fn from_source(source: PlanSource<'s>, single: bool) -> Self {
-    JsonRows { source, plan: Arc::default(), out: String::with_capacity(512), rows: 0, in_row: false, single }
+    JsonRows { source, plan: Arc::default(), out: String::with_capacity(512), rows: 0, in_row: false, single, date_cols: Vec::new() }
   }
   pub fn rows(&self) -> usize {
     self.rows
@@ -231,6 +237,23 @@ impl<'s> JsonRows<'s> {
     }
     self.out.push(']');
     self.out
+  }
+  /// Like `finish`, for results without a schema: when date-time columns were seen, the
+  /// rows are wrapped as `{"rows":[…],"dates":["col",…]}` so that JavaScript revives those
+  /// columns as `Date`s, as the Node drivers return them.
+  pub fn finish_marking_dates(self) -> String {
+    if self.date_cols.is_empty() {
+      return self.finish();
+    }
+    let mut dates = String::from("[");
+    for (i, &c) in self.date_cols.iter().enumerate() {
+      if i > 0 {
+        dates.push(',');
+      }
+      write_json_str(&mut dates, &self.plan.names[c]);
+    }
+    dates.push(']');
+    format!("{{\"rows\":{},\"dates\":{dates}}}", self.finish())
   }
   fn open_row(&mut self) {
     if self.in_row {
@@ -338,6 +361,9 @@ impl RowSink for JsonRows<'_> {
       self.out.push(',');
     }
     self.out.push_str(&self.plan.keys[col]);
+    if matches!(cell, Cell::Date(_)) && !self.date_cols.contains(&col) {
+      self.date_cols.push(col);
+    }
     write_decoded(&mut self.out, decode(self.plan.kinds[col], &cell));
   }
   fn end_row(&mut self) {
@@ -564,6 +590,16 @@ mod tests {
       cache.plan(Some(&s), &[&format!("c{i}")]);
     }
     assert_eq!(cache.0.lock().unwrap().len(), PLAN_CACHE_SIZE);
+  }
+
+  #[test]
+  fn date_time_columns_of_schemaless_results_are_marked() {
+    let mut sink = JsonRows::new(None);
+    feed(&mut sink, &["n", "at", "d"], &[vec![Cell::Int(1), Cell::Null, Cell::Text("2024-01-02")], vec![Cell::Int(2), Cell::Date("2024-01-02T03:04:05.000Z"), Cell::Null]]);
+    assert_eq!(sink.finish_marking_dates(), r#"{"rows":[{"n":1,"at":null,"d":"2024-01-02"},{"n":2,"at":"2024-01-02T03:04:05.000Z","d":null}],"dates":["at"]}"#);
+    let mut plain = JsonRows::new(None);
+    feed(&mut plain, &["n"], &[vec![Cell::Int(1)]]);
+    assert_eq!(plain.finish_marking_dates(), r#"[{"n":1}]"#);
   }
 
   #[test]

@@ -95,6 +95,7 @@ fn bind_value(p: &Param) -> ToSqlOutput<'_> {
     Param::Int(i) => ToSqlOutput::Owned(V::Integer(*i)),
     Param::Float(f) => ToSqlOutput::Owned(V::Real(*f)),
     Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+    Param::Date(t) => ToSqlOutput::Owned(V::Text(crate::iso_date::iso_utc(t))),
   }
 }
 
@@ -299,12 +300,7 @@ impl SqliteSession {
   /// Opens a transaction, or a savepoint when one is open (inside `parent`'s context or an
   /// explicit transaction). Returns the TxHandle JSON.
   pub fn begin(&mut self, isolation: Option<&str>, explicit: bool) -> Result<String> {
-    let iso = match isolation {
-      None => None,
-      Some(s) => Some(crate::sql::Isolation::parse(s).ok_or_else(|| {
-        Error::arg(format!("isolation must be READ UNCOMMITTED, READ COMMITTED, REPEATABLE READ or SERIALIZABLE, got {s:?}")).with_field("isolation")
-      })?),
-    };
+    let iso = crate::sql::Isolation::from_option(isolation)?;
     let frame = self.stack.next_frame();
     let engine = &self.engine;
     let conn = self.conn.as_mut().ok_or_else(closed)?;

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -32,6 +31,9 @@ pub trait Driver: Send + Sync + 'static {
   type Plan: Send;
   /// `postgres`, `mysql`: used in messages.
   const NAME: &'static str;
+  /// Server error codes that end a session before the next statement runs (the session was
+  /// killed or the server is shutting down): a write answered with one never happened.
+  const SESSION_ENDED_CODES: &'static [&'static str];
   /// Column names of table `$1`/`?` in the current schema or database, in ordinal order.
   const TABLE_COLUMNS_SQL: &'static str;
 
@@ -57,106 +59,10 @@ pub trait Driver: Send + Sync + 'static {
   fn is_stale_statement(e: &(dyn sqlx::error::DatabaseError + 'static)) -> bool;
 }
 
-// ------------------------------------------------------------------ redaction and URLs
+// ------------------------------------------------------------------ URLs
 
-/// Hides the passwords of a connection URL, for messages: `scheme://user:****@host/db`, and
-/// a `password=` query parameter. Everything between the user name and the last `@` is
-/// masked, so a password holding `@`, `/` or `?` (even unencoded) never shows.
-pub fn redact_uri(uri: &str) -> String {
-  let masked = mask_user_info(uri);
-  match masked.split_once('?') {
-    Some((base, query)) if query.split('&').any(is_password_param) => {
-      let q: Vec<&str> = query.split('&').map(|p| if is_password_param(p) { "password=****" } else { p }).collect();
-      format!("{base}?{}", q.join("&"))
-    }
-    _ => masked,
-  }
-}
-
-fn is_password_param(pair: &str) -> bool {
-  pair.split('=').next().is_some_and(|k| k.eq_ignore_ascii_case("password"))
-}
-
-fn mask_user_info(uri: &str) -> String {
-  let Some(scheme_end) = uri.find("://") else { return uri.to_string() };
-  let rest = &uri[scheme_end + 3..];
-  let Some(at) = rest.rfind('@') else { return uri.to_string() };
-  let user_info = &rest[..at];
-  let user = user_info.split(':').next().unwrap_or("");
-  if user.len() == user_info.len() {
-    return uri.to_string(); // no password
-  }
-  format!("{}{user}:****{}", &uri[..scheme_end + 3], &rest[at..])
-}
-
-/// The passwords of a URL (user info and `password=`), raw and percent-decoded, to scrub
-/// from driver messages.
-fn url_passwords(uri: &str) -> Vec<String> {
-  let mut raw: Vec<&str> = Vec::new();
-  if let Some((_, rest)) = uri.split_once("://") {
-    if let Some((user_info, _)) = rest.rsplit_once('@') {
-      if let Some((_, pass)) = user_info.split_once(':') {
-        raw.push(pass);
-      }
-    }
-  }
-  if let Some((_, query)) = uri.split_once('?') {
-    raw.extend(query.split('&').filter(|p| is_password_param(p)).filter_map(|p| p.split_once('=').map(|(_, v)| v)));
-  }
-  let mut out: Vec<String> = Vec::new();
-  for p in raw.into_iter().filter(|p| !p.is_empty()) {
-    for form in [p.to_string(), percent_decode(p)] {
-      if !out.contains(&form) {
-        out.push(form);
-      }
-    }
-  }
-  out
-}
-
-/// `%xx` decoding (invalid sequences are kept as they are).
-pub fn percent_decode(s: &str) -> String {
-  let b = s.as_bytes();
-  let mut out = Vec::with_capacity(b.len());
-  let mut i = 0;
-  while i < b.len() {
-    if b[i] == b'%' && i + 2 < b.len() {
-      if let (Some(h), Some(l)) = ((b[i + 1] as char).to_digit(16), (b[i + 2] as char).to_digit(16)) {
-        out.push((h * 16 + l) as u8);
-        i += 3;
-        continue;
-      }
-    }
-    out.push(b[i]);
-    i += 1;
-  }
-  String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Scrubs a connection URL's password out of any message built from a driver error.
-#[derive(Clone)]
-pub struct Redactor {
-  uri: String,
-  redacted: String,
-  secrets: Vec<String>,
-}
-
-impl Redactor {
-  pub fn new(uri: &str) -> Self {
-    Redactor { uri: uri.to_string(), redacted: redact_uri(uri), secrets: url_passwords(uri) }
-  }
-  /// The URL with its password masked.
-  pub fn redacted_uri(&self) -> &str {
-    &self.redacted
-  }
-  pub fn scrub(&self, msg: &str) -> String {
-    let mut m = msg.replace(&self.uri, &self.redacted);
-    for s in &self.secrets {
-      m = m.replace(s.as_str(), "****");
-    }
-    m
-  }
-}
+pub use crate::redact::Redactor;
+use crate::redact::percent_decode;
 
 /// Splits `?a=b&c=d` off a URL: the URL without its query, and the decoded pairs.
 pub fn split_query(uri: &str) -> (&str, Vec<(String, String)>) {
@@ -269,11 +175,12 @@ type Options<D> = <Connection<D> as sqlx::Connection>::Options;
 
 /// The connections of one dialect. sqlx's own pool pings every connection when it is given
 /// back (and optionally before lending it), a round trip per call; this pool keeps idle
-/// connections without pinging and relies on `PooledDialect` retrying a call once when an
-/// idle connection turns out to be dead.
+/// connections without pinging: `PooledDialect` re-runs a read once when an idle connection
+/// turns out dead, and pings only before a write on a connection idle for a while.
 struct PoolInner<D: Driver> {
   options: Options<D>,
-  idle: Mutex<Vec<Connection<D>>>,
+  /// Idle connections and since when each has been idle.
+  idle: Mutex<Vec<(Connection<D>, Instant)>>,
   /// One permit per connection that may exist (idle or lent out).
   permits: Arc<Semaphore>,
   closed: AtomicBool,
@@ -310,11 +217,11 @@ where
       e.message = format!("Failed to connect to {} ({}): {}", D::NAME, pool.redactor.redacted_uri(), e.message);
       e
     })?;
-    pool.idle().push(first);
+    pool.idle().push((first, Instant::now()));
     Ok(pool)
   }
 
-  fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection<D>>> {
+  fn idle(&self) -> std::sync::MutexGuard<'_, Vec<(Connection<D>, Instant)>> {
     // A panic while the lock was held cannot leave the list inconsistent: take it anyway.
     self.inner.idle.lock().unwrap_or_else(|p| p.into_inner())
   }
@@ -363,9 +270,9 @@ where
       }
     };
     let reused = self.idle().pop();
-    let (conn, was_idle) = match reused {
-      Some(c) => (c, true),
-      None => (self.connect(deadline).await?, false),
+    let (conn, idle_for) = match reused {
+      Some((c, since)) => (c, Some(since.elapsed())),
+      None => (self.connect(deadline).await?, None),
     };
     Ok(SqlxConn {
       seen_generation: self.shared.ddl_generation.load(Ordering::Acquire),
@@ -376,7 +283,7 @@ where
       in_tx: false,
       healthy: true,
       busy: false,
-      was_idle,
+      idle_for,
       returning: self.returning,
       buf: String::new(),
     })
@@ -387,13 +294,24 @@ where
     drop(conn);
   }
 
-  fn was_idle(conn: &Self::Conn) -> bool {
-    conn.was_idle
+  fn idle_for(conn: &Self::Conn) -> Option<Duration> {
+    conn.idle_for
+  }
+
+  async fn ping(&self, conn: &mut Self::Conn) -> bool {
+    match conn.conn.as_mut() {
+      Some(c) => c.ping().await.is_ok(),
+      None => false,
+    }
   }
 
   fn flush_idle(&self) {
-    let dead: Vec<Connection<D>> = std::mem::take(&mut *self.idle());
+    let dead: Vec<(Connection<D>, Instant)> = std::mem::take(&mut *self.idle());
     drop(dead);
+  }
+
+  fn ended_before_running(e: &Error) -> bool {
+    e.db_code.as_deref().is_some_and(|c| D::SESSION_ENDED_CODES.contains(&c))
   }
 
   /// Idle connections are closed politely; connections still lent out (a transaction never
@@ -401,9 +319,9 @@ where
   async fn close(&self) {
     self.inner.closed.store(true, Ordering::Release);
     self.inner.permits.close();
-    let idle: Vec<Connection<D>> = std::mem::take(&mut *self.idle());
+    let idle: Vec<(Connection<D>, Instant)> = std::mem::take(&mut *self.idle());
     let deadline = Instant::now() + Duration::from_millis(self.timeout_ms);
-    for c in idle {
+    for (c, _) in idle {
       let _ = tokio::time::timeout_at(deadline.into(), c.close()).await;
     }
   }
@@ -426,8 +344,8 @@ pub struct SqlxConn<D: Driver> {
   /// A statement is on the wire; a connection dropped in that state (a cancelled call) is
   /// in an unknown state and is closed instead of reused.
   busy: bool,
-  /// It came from the idle list rather than a fresh connect.
-  was_idle: bool,
+  /// How long it had been idle in the pool; `None` when freshly connected.
+  idle_for: Option<Duration>,
   returning: super::Returning,
   /// Scratch text for cells that must be formatted (dates, numerics, uuids).
   buf: String,
@@ -439,7 +357,7 @@ impl<D: Driver> Drop for SqlxConn<D> {
   fn drop(&mut self) {
     let Some(conn) = self.conn.take() else { return };
     if self.healthy && !self.busy && !self.in_tx && !self.pool.closed.load(Ordering::Acquire) {
-      self.pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+      self.pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push((conn, Instant::now()));
     }
   }
 }
@@ -620,45 +538,9 @@ where
   }
 }
 
-// ------------------------------------------------------------------ dates as text
-
-/// `YYYY-MM-DD`, or JavaScript's `±YYYYYY-MM-DD` outside years 0..9999.
-fn push_ymd(buf: &mut String, d: &impl Datelike) {
-  use std::fmt::Write;
-  let y = d.year();
-  let _ = if (0..=9999).contains(&y) { write!(buf, "{y:04}") } else { write!(buf, "{}{:06}", if y < 0 { '-' } else { '+' }, y.unsigned_abs()) };
-  let _ = write!(buf, "-{:02}-{:02}", d.month(), d.day());
-}
-
-/// A UTC date-time as JavaScript's `toISOString()` writes it: `YYYY-MM-DDTHH:MM:SS.sssZ`.
-pub fn write_iso_utc(buf: &mut String, t: &NaiveDateTime) {
-  use std::fmt::Write;
-  buf.clear();
-  push_ymd(buf, t);
-  let ms = t.nanosecond() / 1_000_000 % 1000;
-  let _ = write!(buf, "T{:02}:{:02}:{:02}.{ms:03}Z", t.hour(), t.minute(), t.second());
-}
-
-/// A calendar date as `YYYY-MM-DD`.
-pub fn write_date(buf: &mut String, d: &NaiveDate) {
-  buf.clear();
-  push_ymd(buf, d);
-}
-
 #[cfg(test)]
 mod tests {
   use super::*;
-
-  #[test]
-  fn redaction_masks_every_password_form() {
-    assert_eq!(redact_uri("postgres://u:p%40ss@h:5432/db?sslmode=require"), "postgres://u:****@h:5432/db?sslmode=require");
-    assert_eq!(redact_uri("mysql://u:a@b/c@h/db"), "mysql://u:****@h/db");
-    assert_eq!(redact_uri("mysql://root@h/db"), "mysql://root@h/db");
-    assert_eq!(redact_uri("postgres://h/db?user=u&password=p%26w&sslmode=require"), "postgres://h/db?user=u&password=****&sslmode=require");
-    assert_eq!(Redactor::new("postgres://h/db?password=p%26w").scrub("x p&w y"), "x **** y");
-    let r = Redactor::new("postgres://u:s3cr%21t@h/db");
-    assert_eq!(r.scrub("bad s3cr!t and s3cr%21t"), "bad **** and ****");
-  }
 
   #[test]
   fn query_strings_round_trip() {
@@ -678,18 +560,5 @@ mod tests {
     assert_eq!(tx_effect("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"), None);
     assert!(is_ddl("alter table x add y int"));
     assert!(!is_ddl("SELECT 1"));
-  }
-
-  #[test]
-  fn iso_text_matches_to_iso_string() {
-    let mut b = String::new();
-    let t = NaiveDate::from_ymd_opt(2024, 1, 2).and_then(|d| d.and_hms_micro_opt(3, 4, 5, 678_901)).unwrap();
-    write_iso_utc(&mut b, &t);
-    assert_eq!(b, "2024-01-02T03:04:05.678Z");
-    let t = NaiveDate::from_ymd_opt(12345, 1, 2).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap();
-    write_iso_utc(&mut b, &t);
-    assert_eq!(b, "+012345-01-02T00:00:00.000Z");
-    write_date(&mut b, &NaiveDate::from_ymd_opt(999, 12, 31).unwrap());
-    assert_eq!(b, "0999-12-31");
   }
 }

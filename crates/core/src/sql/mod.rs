@@ -21,6 +21,9 @@ pub enum Param {
   Int(i64),
   Float(f64),
   Text(String),
+  /// A `Date` given as a raw SQL parameter: bound as a `TIMESTAMPTZ` on PostgreSQL, local
+  /// `DATETIME` on MySQL, ISO text on SQLite (how each stores dates).
+  Date(chrono::DateTime<chrono::Utc>),
 }
 
 /// A statement ready for a driver.
@@ -55,6 +58,15 @@ impl Isolation {
       _ => return None,
     })
   }
+  /// The `isolation` option of `$transaction`/`beginTx`: absent, or one of the four levels.
+  pub fn from_option(i: Option<&str>) -> crate::error::Result<Option<Self>> {
+    match i {
+      None => Ok(None),
+      Some(s) => Self::parse(s).map(Some).ok_or_else(|| {
+        crate::error::Error::arg(format!("isolation must be READ UNCOMMITTED, READ COMMITTED, REPEATABLE READ or SERIALIZABLE, got {s:?}")).with_field("isolation")
+      }),
+    }
+  }
   pub fn sql(self) -> &'static str {
     match self {
       Isolation::ReadUncommitted => "READ UNCOMMITTED",
@@ -85,7 +97,7 @@ pub trait Flavour: Send + Sync + 'static {
   }
   /// "Now" as this engine stores dates: `toISOString()` text unless overridden.
   fn format_now(&self) -> String {
-    iso_now()
+    crate::iso_date::iso_now()
   }
   /// Partial (`WHERE deletedAt IS NULL`) unique indexes.
   fn partial_indexes(&self) -> bool;
@@ -176,49 +188,9 @@ pub fn flavour_for(backend: Backend) -> &'static dyn Flavour {
   }
 }
 
-/// ISO-8601 with milliseconds and `Z`, like JavaScript's `toISOString()`.
-pub fn iso_now() -> String {
-  iso_utc(chrono::Utc::now())
-}
-
-/// `iso_now` for a given time, written digit by digit (formatting through a format string
-/// on every write showed up in profiles); chrono formats years outside 0..=9999.
-fn iso_utc(t: chrono::DateTime<chrono::Utc>) -> String {
-  use chrono::{Datelike, Timelike};
-  let Ok(year) = u32::try_from(t.year()) else { return t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string() };
-  if year > 9999 {
-    return t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-  }
-  let mut b = *b"0000-00-00T00:00:00.000Z";
-  let mut put = |at: usize, width: usize, mut n: u32| {
-    for i in (at..at + width).rev() {
-      b[i] = b'0' + (n % 10) as u8;
-      n /= 10;
-    }
-  };
-  put(0, 4, year);
-  put(5, 2, t.month());
-  put(8, 2, t.day());
-  put(11, 2, t.hour());
-  put(14, 2, t.minute());
-  put(17, 2, t.second());
-  put(20, 3, t.nanosecond() % 1_000_000_000 / 1_000_000);
-  String::from_utf8(b.to_vec()).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
   use super::*;
-
-  #[test]
-  fn iso_dates_match_chrono_formatting() {
-    use chrono::TimeZone;
-    for ms in [0i64, 1, 999, 86_399_999, 951_782_400_123, 1_700_000_000_456, 253_402_300_799_999, -1, -62_135_596_800_000, 253_402_300_800_000] {
-      let t = chrono::Utc.timestamp_millis_opt(ms).unwrap();
-      assert_eq!(iso_utc(t), t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(), "{ms}");
-    }
-    assert_eq!(iso_now().len(), 24);
-  }
 
   #[test]
   fn quoting_doubles_embedded_quotes() {

@@ -1,0 +1,94 @@
+//! Dates as JavaScript writes them: `toISOString()` text (`YYYY-MM-DDTHH:MM:SS.sssZ`, years
+//! outside 0..=9999 as `±YYYYYY`) and calendar dates (`YYYY-MM-DD`). Timestamps are written
+//! on every create and every date cell read back, so the common years are written digit by
+//! digit rather than through a format string (which showed up in profiles).
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+
+/// The current UTC time as `toISOString()` text.
+pub fn iso_now() -> String {
+  iso_utc(&chrono::Utc::now())
+}
+
+/// A UTC time as `toISOString()` text.
+pub fn iso_utc(t: &chrono::DateTime<chrono::Utc>) -> String {
+  let mut buf = String::with_capacity(24);
+  write_iso_utc(&mut buf, &t.naive_utc());
+  buf
+}
+
+/// Replaces `buf` with the UTC date-time `t` as `toISOString()` writes it.
+pub fn write_iso_utc(buf: &mut String, t: &NaiveDateTime) {
+  buf.clear();
+  push_ymd(buf, t);
+  let mut b = *b"T00:00:00.000Z";
+  put_digits(&mut b[1..3], t.hour());
+  put_digits(&mut b[4..6], t.minute());
+  put_digits(&mut b[7..9], t.second());
+  put_digits(&mut b[10..13], t.nanosecond() % 1_000_000_000 / 1_000_000);
+  buf.extend(b.iter().map(|&c| c as char));
+}
+
+/// Replaces `buf` with the calendar date `d` as `YYYY-MM-DD`.
+pub fn write_date(buf: &mut String, d: &NaiveDate) {
+  buf.clear();
+  push_ymd(buf, d);
+}
+
+fn push_ymd(buf: &mut String, d: &impl Datelike) {
+  let y = d.year();
+  let mut b = *b"+000000-00-00";
+  let start = if (0..=9999).contains(&y) {
+    put_digits(&mut b[3..7], y.unsigned_abs());
+    3
+  } else {
+    b[0] = if y < 0 { b'-' } else { b'+' };
+    put_digits(&mut b[1..7], y.unsigned_abs());
+    0
+  };
+  put_digits(&mut b[8..10], d.month());
+  put_digits(&mut b[11..13], d.day());
+  buf.extend(b[start..].iter().map(|&c| c as char));
+}
+
+/// Writes `n` in decimal into `out`, zero-padded on the left (higher digits dropped).
+fn put_digits(out: &mut [u8], mut n: u32) {
+  for c in out.iter_mut().rev() {
+    *c = b'0' + (n % 10) as u8;
+    n /= 10;
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn iso(t: &NaiveDateTime) -> String {
+    let mut b = String::new();
+    write_iso_utc(&mut b, t);
+    b
+  }
+
+  #[test]
+  fn matches_to_iso_string() {
+    let t = NaiveDate::from_ymd_opt(2024, 1, 2).and_then(|d| d.and_hms_micro_opt(3, 4, 5, 678_901)).unwrap();
+    assert_eq!(iso(&t), "2024-01-02T03:04:05.678Z");
+    let t = NaiveDate::from_ymd_opt(12345, 1, 2).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap();
+    assert_eq!(iso(&t), "+012345-01-02T00:00:00.000Z");
+    let t = NaiveDate::from_ymd_opt(-1, 12, 31).and_then(|d| d.and_hms_milli_opt(23, 59, 59, 999)).unwrap();
+    assert_eq!(iso(&t), "-000001-12-31T23:59:59.999Z");
+    let mut b = String::from("stale");
+    write_date(&mut b, &NaiveDate::from_ymd_opt(999, 12, 31).unwrap());
+    assert_eq!(b, "0999-12-31");
+    assert_eq!(iso_now().len(), 24);
+  }
+
+  #[test]
+  fn agrees_with_chrono_in_common_years() {
+    use chrono::TimeZone;
+    for ms in [0i64, 1, 999, 86_399_999, 951_782_400_123, 1_700_000_000_456, 253_402_300_799_999, -62_135_596_800_000] {
+      let t = chrono::Utc.timestamp_millis_opt(ms).unwrap();
+      assert_eq!(iso(&t.naive_utc()), t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(), "{ms}");
+    }
+  }
+}
