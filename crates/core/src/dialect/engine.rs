@@ -656,6 +656,7 @@ impl SqlEngine {
       return;
     }
     let mut all_added = true;
+    let in_tx = c.in_transaction();
     for (k, v) in data {
       if k == "id" || k == "_id" {
         continue;
@@ -674,13 +675,18 @@ impl SqlEngine {
       let sql = format!("ALTER TABLE {} ADD {} {decl}", self.flavour.quote(&s.table), self.flavour.quote(&col));
       if self.batch_logged(c, &sql, &format!("auto-ALTER {}.{col}", s.table)).await {
         cols.insert(col);
+        if in_tx {
+          *c.ddl_in_tx() = true;
+        }
       } else {
         all_added = false;
       }
     }
-    // Inside a transaction an ALTER can still be rolled back: remember nothing then, and
-    // nothing about keys whose column could not be added.
-    if c.in_transaction() || !all_added {
+    // After an ALTER in the open transaction, the columns read may still be rolled back:
+    // remember nothing until it ends. Nothing either about keys whose column could not be
+    // added. (Other transactions' uncommitted ALTERs are invisible here: PostgreSQL's and
+    // SQLite's DDL is transactional, a MySQL ALTER commits at once.)
+    if (in_tx && *c.ddl_in_tx()) || !all_added {
       return;
     }
     if let Ok(mut m) = self.columns.lock() {
@@ -917,6 +923,7 @@ impl SqlEngine {
   }
 
   pub async fn begin<C: Conn>(&self, c: &mut C, isolation: Option<Isolation>) -> Result<()> {
+    *c.ddl_in_tx() = false;
     for sql in self.flavour.begin(isolation) {
       self.batch(c, &sql).await?;
     }

@@ -37,6 +37,9 @@ pub trait Conn: Send {
   /// Whether a transaction is open on this connection (multi-statement writes then use a
   /// savepoint instead of their own transaction).
   fn in_transaction(&self) -> bool;
+  /// Whether an auto-ALTER ran in the open transaction, which may still roll it back. The
+  /// engine sets it, and clears it when a transaction begins.
+  fn ddl_in_tx(&mut self) -> &mut bool;
   /// Which writes can hand back the written row in the same statement (`RETURNING *`).
   fn returning(&self) -> Returning {
     Returning::default()

@@ -18,6 +18,7 @@ use crate::sql::{Param, Stmt};
 
 pub struct SqliteConn {
   conn: Connection,
+  ddl_in_tx: bool,
 }
 
 /// Opens `':memory:'` or a file path (relative to the working directory; parent folders are
@@ -59,7 +60,7 @@ pub fn open(uri: &str) -> Result<SqliteConn> {
   conn
     .execute_batch(&format!("{wal}PRAGMA cache_size = -16000; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"))
     .map_err(|e| map_err(e, None))?;
-  Ok(SqliteConn { conn })
+  Ok(SqliteConn { conn, ddl_in_tx: false })
 }
 
 /// Process-wide SQLite settings, applied once before SQLite initialises (the first open).
@@ -169,6 +170,9 @@ impl Conn for SqliteConn {
   }
   fn in_transaction(&self) -> bool {
     !self.conn.is_autocommit()
+  }
+  fn ddl_in_tx(&mut self) -> &mut bool {
+    &mut self.ddl_in_tx
   }
   /// The bundled SQLite (≥ 3.35) has `RETURNING` on both.
   fn returning(&self) -> super::Returning {

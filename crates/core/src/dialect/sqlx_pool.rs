@@ -281,6 +281,7 @@ where
       _permit: permit,
       shared: self.shared.clone(),
       in_tx: false,
+      ddl_in_tx: false,
       healthy: true,
       busy: false,
       idle_for,
@@ -339,6 +340,8 @@ pub struct SqlxConn<D: Driver> {
   seen_generation: u64,
   /// A transaction was opened through `batch` and not yet ended.
   in_tx: bool,
+  /// See `Conn::ddl_in_tx`.
+  ddl_in_tx: bool,
   /// No transport failure was seen on this connection.
   healthy: bool,
   /// A statement is on the wire; a connection dropped in that state (a cancelled call) is
@@ -531,6 +534,10 @@ where
 
   fn in_transaction(&self) -> bool {
     self.in_tx
+  }
+
+  fn ddl_in_tx(&mut self) -> &mut bool {
+    &mut self.ddl_in_tx
   }
 
   fn returning(&self) -> super::Returning {
