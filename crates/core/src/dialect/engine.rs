@@ -972,7 +972,6 @@ fn count_value(v: Option<&Value>) -> u64 {
   }
 }
 
-/// Parameters of raw SQL, bound as their JSON types.
 /// The parameters of `executeQuery`/`executeRun`: JSON scalars as they are, a `Date` (sent
 /// by the JS layer as `{"$date": iso}`) as the backend stores dates, other values as JSON text.
 fn raw_params(json: &str) -> Result<Vec<Param>> {

@@ -26,7 +26,7 @@ pub trait Pool: Send + Sync + 'static {
   /// How long `conn` had been lying idle in the pool; `None` when freshly connected. Only an
   /// idle connection can have been closed by the server behind our back.
   fn idle_for(conn: &Self::Conn) -> Option<Duration>;
-  /// One round trip: whether the connection still answers.
+  /// One round trip: whether the connection still answers (within the pool timeout).
   fn ping(&self, conn: &mut Self::Conn) -> impl Future<Output = bool> + Send;
   /// Drops every idle connection (after one of them turned out dead, the others probably
   /// are too: a server restart, or connections killed together).
@@ -104,8 +104,9 @@ impl<P: Pool> PooledDialect<P> {
 
   /// Runs `f` on the call's transaction connection, or on a pooled connection. Outside a
   /// transaction, a call that fails because its idle connection was closed by the server
-  /// (killed, server restarted) runs again once on a fresh connection when `rerun` allows:
-  /// idle connections are not pinged before use, which would cost a round trip per call.
+  /// (killed, server restarted) runs again once on a fresh connection when `rerun` allows.
+  /// Connections in steady use are not pinged before use, which would cost a round trip
+  /// per call (see `acquire`).
   async fn with_conn<T, F>(&self, tx: Option<&str>, rerun: Rerun, f: F) -> Result<T>
   where
     F: for<'c> Fn(&'c SqlEngine, &'c mut P::Conn) -> std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>,

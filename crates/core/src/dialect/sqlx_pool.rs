@@ -301,7 +301,7 @@ where
 
   async fn ping(&self, conn: &mut Self::Conn) -> bool {
     match conn.conn.as_mut() {
-      Some(c) => c.ping().await.is_ok(),
+      Some(c) => matches!(tokio::time::timeout(Duration::from_millis(self.timeout_ms), c.ping()).await, Ok(Ok(()))),
       None => false,
     }
   }
