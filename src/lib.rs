@@ -5,6 +5,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod auth;
+mod eager;
 mod errors;
 mod open;
 mod remote;

@@ -1,5 +1,5 @@
-//! Dialects whose calls wait (PostgreSQL, MySQL/MariaDB pools, NET): every method hands a
-//! future to napi's tokio runtime and returns a Promise.
+//! Dialects whose calls wait (PostgreSQL, MySQL/MariaDB pools, NET): every method starts its
+//! future on the calling thread and returns a Promise once it has to wait (see `eager`).
 
 use std::sync::Arc;
 
@@ -7,7 +7,8 @@ use mosta_core::dialect::{Admin, AsyncDialect};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::errors::{napi, to_napi};
+use crate::eager;
+use crate::errors::napi;
 
 #[napi]
 pub struct NativeAsync {
@@ -20,8 +21,12 @@ impl NativeAsync {
   }
 }
 
-fn spawn<'e, T: ToNapiValue + Send + 'static>(env: &'e Env, fut: mosta_core::dialect::BoxFuture<T>) -> Result<PromiseRaw<'e, T>> {
-  env.spawn_future(async move { fut.await.map_err(to_napi) })
+/// What a waiting method returns: its value when it finished at once, else a Promise. (The
+/// signatures spell `Result<…>` out: napi's macro throws only for a visible `Result`.)
+type Answer<'e, T> = Either<T, Object<'e>>;
+
+fn spawn<'e, T: ToNapiValue + Send + 'static>(env: &'e Env, fut: mosta_core::dialect::BoxFuture<T>) -> Result<Answer<'e, T>> {
+  eager::run(env, fut)
 }
 
 #[napi]
@@ -42,44 +47,44 @@ impl NativeAsync {
     napi(self.inner.compile(&schema_json))
   }
 
-  #[napi(ts_return_type = "Promise<void>")]
-  pub fn init_schema<'e>(&self, env: &'e Env, handles: Vec<u32>) -> Result<PromiseRaw<'e, ()>> {
+  #[napi(ts_return_type = "void | Promise<void>")]
+  pub fn init_schema<'e>(&self, env: &'e Env, handles: Vec<u32>) -> Result<Answer<'e, ()>> {
     spawn(env, self.inner.clone().init_schema(handles))
   }
 
-  #[napi(ts_return_type = "Promise<string>")]
-  pub fn call<'e>(&self, env: &'e Env, method: String, handle: u32, args: String, tx: Option<String>) -> Result<PromiseRaw<'e, String>> {
+  #[napi(ts_return_type = "string | Promise<string>")]
+  pub fn call<'e>(&self, env: &'e Env, method: String, handle: u32, args: String, tx: Option<String>) -> Result<Answer<'e, String>> {
     spawn(env, self.inner.clone().call(method, handle, args, tx))
   }
 
-  #[napi(ts_return_type = "Promise<string>")]
-  pub fn begin_tx<'e>(&self, env: &'e Env, isolation: Option<String>, parent: Option<String>, explicit: bool) -> Result<PromiseRaw<'e, String>> {
+  #[napi(ts_return_type = "string | Promise<string>")]
+  pub fn begin_tx<'e>(&self, env: &'e Env, isolation: Option<String>, parent: Option<String>, explicit: bool) -> Result<Answer<'e, String>> {
     spawn(env, self.inner.clone().begin_tx(parent, isolation, explicit))
   }
 
-  #[napi(ts_return_type = "Promise<void>")]
-  pub fn commit_tx<'e>(&self, env: &'e Env, id: String) -> Result<PromiseRaw<'e, ()>> {
+  #[napi(ts_return_type = "void | Promise<void>")]
+  pub fn commit_tx<'e>(&self, env: &'e Env, id: String) -> Result<Answer<'e, ()>> {
     spawn(env, self.inner.clone().commit_tx(id))
   }
 
-  #[napi(ts_return_type = "Promise<void>")]
-  pub fn rollback_tx<'e>(&self, env: &'e Env, id: String) -> Result<PromiseRaw<'e, ()>> {
+  #[napi(ts_return_type = "void | Promise<void>")]
+  pub fn rollback_tx<'e>(&self, env: &'e Env, id: String) -> Result<Answer<'e, ()>> {
     spawn(env, self.inner.clone().rollback_tx(id))
   }
 
-  #[napi(ts_return_type = "Promise<string>")]
-  pub fn execute<'e>(&self, env: &'e Env, sql: String, params: String, rows: bool, tx: Option<String>) -> Result<PromiseRaw<'e, String>> {
+  #[napi(ts_return_type = "string | Promise<string>")]
+  pub fn execute<'e>(&self, env: &'e Env, sql: String, params: String, rows: bool, tx: Option<String>) -> Result<Answer<'e, String>> {
     spawn(env, self.inner.clone().execute(sql, params, rows, tx))
   }
 
-  #[napi(ts_return_type = "Promise<string>")]
-  pub fn admin<'e>(&self, env: &'e Env, op: String, arg: String, tx: Option<String>) -> Result<PromiseRaw<'e, String>> {
+  #[napi(ts_return_type = "string | Promise<string>")]
+  pub fn admin<'e>(&self, env: &'e Env, op: String, arg: String, tx: Option<String>) -> Result<Answer<'e, String>> {
     let op = napi(Admin::parse(&op, &arg))?;
     spawn(env, self.inner.clone().admin(op, tx))
   }
 
-  #[napi(ts_return_type = "Promise<void>")]
-  pub fn close<'e>(&self, env: &'e Env) -> Result<PromiseRaw<'e, ()>> {
+  #[napi(ts_return_type = "void | Promise<void>")]
+  pub fn close<'e>(&self, env: &'e Env) -> Result<Answer<'e, ()>> {
     spawn(env, self.inner.clone().close())
   }
 }
