@@ -125,7 +125,7 @@ class Dialect {
     return this._call('distinct', schema, [field, filter, options], (d, sc, s) => distinctValues(d, sc, field, s))
   }
   aggregate(schema, stages, options) {
-    return this._call('aggregate', schema, [stages, options], (_d, _sc, s) => markedRows(s))
+    return this._call('aggregate', schema, [stages, options], (_d, _sc, s) => parseRows(s))
   }
   search(schema, query, fields, options) {
     return this._call('search', schema, [query, fields, options], rows)
@@ -213,7 +213,7 @@ class Dialect {
     } catch (e) {
       return Promise.reject(fromNative(e))
     }
-    return settle(out, rowsWanted ? markedRows : parse)
+    return settle(out, rowsWanted ? parseRows : parse)
   }
   executeQuery(sql, params) {
     return this._execute(sql, params, true)
@@ -349,14 +349,33 @@ function reviveRow(d, schema, r) {
   return r
 }
 
+/**
+ * Parses a native answer. PostgreSQL and MySQL rows carry their date-time columns as epoch
+ * milliseconds, named on a first line `D["col",…]` (JSON never starts with `D`): those
+ * become `Date`s here without parsing any date text.
+ */
+function parseRows(s) {
+  if (s.charCodeAt(0) !== 68 /* D */) return JSON.parse(s)
+  const nl = s.indexOf('\n')
+  const dates = JSON.parse(s.slice(1, nl))
+  const v = JSON.parse(s.slice(nl + 1))
+  for (const r of Array.isArray(v) ? v : v === null ? [] : [v]) {
+    for (const k of dates) {
+      const t = r[k]
+      if (typeof t === 'number') r[k] = new Date(t)
+    }
+  }
+  return v
+}
+
 function rows(d, schema, s) {
-  const list = JSON.parse(s)
+  const list = parseRows(s)
   if (d._revive) for (const r of list) reviveRow(d, schema, r)
   return list
 }
 
 function row(d, schema, s) {
-  const r = JSON.parse(s)
+  const r = parseRows(s)
   return r !== null && d._revive ? reviveRow(d, schema, r) : r
 }
 
@@ -364,18 +383,6 @@ function plain(_d, _schema, s) {
   return JSON.parse(s)
 }
 
-/**
- * Rows no schema describes (raw SQL, aggregates). PostgreSQL and MySQL mark their date-time
- * columns (`{ rows, dates }`): those become `Date`s, as the Node drivers return them.
- */
-function markedRows(s) {
-  const v = JSON.parse(s)
-  if (Array.isArray(v)) return v
-  for (const r of v.rows) {
-    for (const k of v.dates) if (typeof r[k] === 'string') r[k] = new Date(r[k])
-  }
-  return v.rows
-}
 
 /** `distinct` of a date field gives `Date`s on the backends that return dates. */
 function distinctValues(d, schema, field, s) {

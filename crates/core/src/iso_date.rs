@@ -17,6 +17,17 @@ pub fn iso_utc(t: &chrono::DateTime<chrono::Utc>) -> String {
   buf
 }
 
+/// Epoch milliseconds as `toISOString()` text (out of chrono's range: the epoch).
+pub fn iso_ms(ms: i64) -> String {
+  iso_utc(&chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default())
+}
+
+/// Milliseconds since the epoch of a UTC date-time (sub-millisecond digits dropped, as
+/// `toISOString()` shows them).
+pub fn epoch_ms(t: &NaiveDateTime) -> i64 {
+  t.and_utc().timestamp_micros().div_euclid(1000)
+}
+
 /// Replaces `buf` with the UTC date-time `t` as `toISOString()` writes it.
 pub fn write_iso_utc(buf: &mut String, t: &NaiveDateTime) {
   buf.clear();

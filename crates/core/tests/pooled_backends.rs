@@ -183,14 +183,40 @@ async fn exec(d: &Arc<dyn AsyncDialect>, sql: &str) -> Result<Value, Error> {
   Ok(serde_json::from_str(&out).expect("executeRun result is JSON"))
 }
 
+/// Rows as the binding hands them to JavaScript: date-time columns named on a first line
+/// `D[…]` hold epoch milliseconds; here they become ISO text.
+fn parse_rows(out: &str) -> Value {
+  let (dates, body) = match out.strip_prefix('D') {
+    Some(rest) => {
+      let (names, body) = rest.split_once('\n').expect("a D line ends with a newline");
+      (serde_json::from_str::<Vec<String>>(names).expect("date column names"), body)
+    }
+    None => (Vec::new(), out),
+  };
+  let mut v: Value = serde_json::from_str(body).expect("rows are JSON");
+  let mut revive = |r: &mut Value| {
+    for k in &dates {
+      if let Some(ms) = r.get(k).and_then(Value::as_i64) {
+        r[k] = Value::String(mosta_core::iso_date::iso_ms(ms));
+      }
+    }
+  };
+  match &mut v {
+    Value::Array(list) => list.iter_mut().for_each(&mut revive),
+    Value::Object(_) => revive(&mut v),
+    _ => {}
+  }
+  v
+}
+
 async fn rows(d: &Arc<dyn AsyncDialect>, sql: &str, params: Value) -> Result<Value, Error> {
   let out = d.clone().execute(sql.to_string(), params.to_string(), true, None).await?;
-  Ok(serde_json::from_str(&out).expect("executeQuery result is JSON"))
+  Ok(parse_rows(&out))
 }
 
 async fn call_in(d: &Arc<dyn AsyncDialect>, method: &str, h: u32, args: Value, tx: Option<&str>) -> Result<Value, Error> {
   let out = d.clone().call(method.to_string(), h, args.to_string(), tx.map(str::to_string)).await?;
-  Ok(serde_json::from_str(&out).expect("call result is JSON"))
+  Ok(parse_rows(&out))
 }
 
 async fn call(d: &Arc<dyn AsyncDialect>, method: &str, h: u32, args: Value) -> Result<Value, Error> {
@@ -818,7 +844,7 @@ async fn isolation_levels_are_applied() {
           tokio::time::sleep(Duration::from_millis(150)).await;
         }
         let out = d.clone().execute(level_sql.to_string(), "[]".into(), true, Some(tx)).await.unwrap();
-        let v: Value = serde_json::from_str(&out).unwrap();
+        let v = parse_rows(&out);
         v[0]["l"].as_str().unwrap_or_default().to_ascii_uppercase()
       }
     };

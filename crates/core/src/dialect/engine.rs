@@ -104,15 +104,6 @@ impl SqlEngine {
     Ok(sink.finish())
   }
 
-  /// Rows of a result no schema describes (raw SQL, aggregates), date-time columns marked
-  /// (see `JsonRows::finish_marking_dates`).
-  async fn query_json_marking_dates<C: Conn>(&self, c: &mut C, st: &Stmt) -> Result<String> {
-    self.log(st);
-    let mut sink = JsonRows::cached(&self.plans, None, false);
-    c.query(st, &mut sink).await?;
-    Ok(sink.finish_marking_dates())
-  }
-
   async fn query_rows<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Arc<Schema>>) -> Result<Vec<Map<String, Value>>> {
     self.log(st);
     let mut sink = ValueRows::cached(&self.plans, s);
@@ -229,7 +220,7 @@ impl SqlEngine {
       }
       Request::Aggregate { stages, options } => {
         let o = QueryOptions::parse(options, s)?;
-        self.query_json_marking_dates(c, &query::aggregate(f, s, stages, &o)?).await
+        self.query_json(c, &query::aggregate(f, s, stages, &o)?, None, false).await
       }
       Request::Upsert { filter, data } => {
         let mut o = QueryOptions { limit: Some(1), ..Default::default() };
@@ -909,7 +900,7 @@ impl SqlEngine {
   /// `executeQuery(sql, params)`: rows as the driver gives them.
   pub async fn execute_query<C: Conn>(&self, c: &mut C, sql: &str, params: &str) -> Result<String> {
     let st = Stmt { sql: sql.to_string(), params: raw_params(params)? };
-    self.query_json_marking_dates(c, &st).await
+    self.query_json(c, &st, None, false).await
   }
 
   /// `executeRun(sql, params)`: `{ changes }`.

@@ -22,7 +22,7 @@ use sqlx::{Column, Decode, Encode, Row, Type, TypeInfo, ValueRef};
 
 use super::rows::{Cell, RowSink};
 use super::sqlx_pool::{bad_url, join_query, split_query, Driver, ParamRef, Redactor};
-use crate::iso_date::{write_date, write_iso_utc};
+use crate::iso_date::{epoch_ms, write_date};
 use super::AsyncDialect;
 use crate::env::{Backend, OrmConfig};
 use crate::error::{Code, Error, Result};
@@ -220,12 +220,10 @@ pub fn decode_cell<'a>(kind: Kind, v: MySqlValueRef<'a>, buf: &'a mut String) ->
     Kind::Json => decode::<&str>(&v).map(Cell::Json),
     Kind::Bytes => decode::<&[u8]>(&v).map(Cell::Bytes),
     Kind::DateTime => decode::<NaiveDateTime>(&v).map(|t| {
-      write_iso_utc(buf, &local_to_utc(&t));
-      Cell::Date(buf.as_str())
+      Cell::Date(epoch_ms(&local_to_utc(&t)))
     }),
     Kind::Timestamp => decode::<NaiveDateTime>(&v).map(|t| {
-      write_iso_utc(buf, &t);
-      Cell::Date(buf.as_str())
+      Cell::Date(epoch_ms(&t))
     }),
     Kind::Date => decode::<NaiveDate>(&v).map(|d| {
       write_date(buf, &d);

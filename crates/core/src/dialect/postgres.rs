@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use sqlx::encode::IsNull;
 use sqlx::error::{BoxDynError, DatabaseError};
 use sqlx::postgres::types::Oid;
@@ -244,17 +244,14 @@ fn numeric(b: &[u8], buf: &mut String) -> f64 {
   buf.parse().unwrap_or(f64::NAN)
 }
 
-/// A timestamp as ISO text (a date), or `infinity`/`-infinity` (text).
-fn timestamp<'a>(b: &[u8], buf: &'a mut String) -> Cell<'a> {
+/// A timestamp as a date (epoch milliseconds), or `infinity`/`-infinity` (text).
+fn timestamp(b: &[u8]) -> Cell<'static> {
   let Some(micros) = be_i64(b) else { return Cell::Null };
   match micros {
     i64::MAX => Cell::Text("infinity"),
     i64::MIN => Cell::Text("-infinity"),
-    m => match m.checked_add(PG_EPOCH_MICROS).and_then(DateTime::from_timestamp_micros) {
-      Some(t) => {
-        crate::iso_date::write_iso_utc(buf, &t.naive_utc());
-        Cell::Date(buf.as_str())
-      }
+    m => match m.checked_add(PG_EPOCH_MICROS) {
+      Some(unix_micros) => Cell::Date(unix_micros.div_euclid(1000)),
       None => Cell::Null,
     },
   }
@@ -314,7 +311,7 @@ pub fn decode<'a>(kind: Kind, b: &'a [u8], buf: &'a mut String) -> Cell<'a> {
     Kind::Bytea => Cell::Bytes(b),
     Kind::Date => formatted(date(b, buf), buf),
     Kind::Time => formatted(time(b, buf), buf),
-    Kind::Timestamp => timestamp(b, buf),
+    Kind::Timestamp => timestamp(b),
     Kind::Array => as_json(formatted(array(b, buf), buf)),
     Kind::Other => readable(b).map_or(Cell::Null, Cell::Text),
   }
@@ -340,7 +337,8 @@ fn push_json(out: &mut String, cell: Cell<'_>) {
       let _ = write!(out, "{f}");
     }
     Cell::Float(_) => out.push_str("null"),
-    Cell::Text(t) | Cell::Date(t) => write_json_str(out, t),
+    Cell::Text(t) => write_json_str(out, t),
+    Cell::Date(ms) => write_json_str(out, &crate::iso_date::iso_ms(ms)),
     Cell::Json(j) => out.push_str(j),
     Cell::Bytes(b) => write_json_str(out, &String::from_utf8_lossy(b)),
   }
@@ -514,7 +512,7 @@ mod tests {
     let mut buf = String::new();
     // 2024-01-02T03:04:05.678901Z in microseconds since 2000-01-01
     let us: i64 = 1_704_164_645_678_901 - PG_EPOCH_MICROS;
-    assert!(matches!(decode(Kind::Timestamp, &us.to_be_bytes(), &mut buf), Cell::Date("2024-01-02T03:04:05.678Z")));
+    assert!(matches!(decode(Kind::Timestamp, &us.to_be_bytes(), &mut buf), Cell::Date(1_704_164_645_678)));
     assert!(matches!(decode(Kind::Date, &(-1i32).to_be_bytes(), &mut buf), Cell::Text("1999-12-31")));
     assert!(matches!(decode(Kind::Time, &(45_296_500_000i64).to_be_bytes(), &mut buf), Cell::Text("12:34:56.5")));
     assert_eq!(NaiveDate::from_ymd_opt(2000, 1, 1).map(|d| chrono::Datelike::num_days_from_ce(&d)), Some(PG_EPOCH_DAYS_FROM_CE));

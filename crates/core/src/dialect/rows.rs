@@ -17,10 +17,11 @@ pub enum Cell<'a> {
   Int(i64),
   Float(f64),
   Text(&'a str),
-  /// A date-time as `toISOString()` text (PostgreSQL timestamps, MySQL DATETIME/TIMESTAMP):
-  /// a string in rows of a schema (the JS layer revives schema date fields), and marked for
-  /// revival in results without a schema (raw queries, aggregates).
-  Date(&'a str),
+  /// A date-time, as milliseconds since the epoch (PostgreSQL timestamps, MySQL DATETIME and
+  /// TIMESTAMP). JSON rows carry it as that number and name its column (`JsonRows::finish`),
+  /// so that JavaScript builds the `Date` without parsing text; values for the engine's own
+  /// use are `toISOString()` text.
+  Date(i64),
   Bool(bool),
   /// Text that the database guarantees is JSON (PostgreSQL json/jsonb, MySQL JSON).
   Json(&'a str),
@@ -54,6 +55,7 @@ enum Decoded<'a> {
   Str(&'a str),
   RawJson(&'a str),
   EmptyArray,
+  DateMs(i64),
 }
 
 fn is_json(s: &str) -> bool {
@@ -87,7 +89,8 @@ fn decode<'a>(kind: Kind, cell: &Cell<'a>) -> Decoded<'a> {
     }
     (_, Cell::Int(i)) => Decoded::Int(i),
     (_, Cell::Float(f)) => Decoded::Float(f),
-    (_, Cell::Text(t) | Cell::Date(t)) => Decoded::Str(t),
+    (_, Cell::Text(t)) => Decoded::Str(t),
+    (_, Cell::Date(ms)) => Decoded::DateMs(ms),
     (_, Cell::Bool(b)) => Decoded::Bool(b),
     (_, Cell::Json(j)) => Decoded::RawJson(j),
     (_, Cell::Bytes(b)) => match std::str::from_utf8(b) {
@@ -225,35 +228,36 @@ impl<'s> JsonRows<'s> {
   pub fn rows(&self) -> usize {
     self.rows
   }
+  /// The rows as JSON text: an array (or, in `single` mode, the row or `null`). When a
+  /// date-time column was seen, the text starts with a line `D["col",…]` naming those
+  /// columns, whose values are epoch milliseconds (JSON text never starts with `D`).
   pub fn finish(mut self) -> String {
-    if self.single {
+    let body = if self.single {
       if self.rows == 0 {
-        return "null".into();
+        "null".into()
+      } else {
+        std::mem::take(&mut self.out)
       }
-      return self.out;
-    }
-    if self.rows == 0 {
-      return "[]".into();
-    }
-    self.out.push(']');
-    self.out
-  }
-  /// Like `finish`, for results without a schema: when date-time columns were seen, the
-  /// rows are wrapped as `{"rows":[…],"dates":["col",…]}` so that JavaScript revives those
-  /// columns as `Date`s, as the Node drivers return them.
-  pub fn finish_marking_dates(self) -> String {
+    } else if self.rows == 0 {
+      "[]".into()
+    } else {
+      self.out.push(']');
+      std::mem::take(&mut self.out)
+    };
     if self.date_cols.is_empty() {
-      return self.finish();
+      return body;
     }
-    let mut dates = String::from("[");
+    let mut marked = String::with_capacity(body.len() + 32);
+    marked.push_str("D[");
     for (i, &c) in self.date_cols.iter().enumerate() {
       if i > 0 {
-        dates.push(',');
+        marked.push(',');
       }
-      write_json_str(&mut dates, &self.plan.names[c]);
+      write_json_str(&mut marked, &self.plan.names[c]);
     }
-    dates.push(']');
-    format!("{{\"rows\":{},\"dates\":{dates}}}", self.finish())
+    marked.push_str("]\n");
+    marked.push_str(&body);
+    marked
   }
   fn open_row(&mut self) {
     if self.in_row {
@@ -344,6 +348,9 @@ fn write_decoded(out: &mut String, d: Decoded<'_>) {
     Decoded::Str(s) => write_json_str(out, s),
     Decoded::RawJson(j) => out.push_str(j.trim()),
     Decoded::EmptyArray => out.push_str("[]"),
+    Decoded::DateMs(ms) => {
+      let _ = write!(out, "{ms}");
+    }
   }
 }
 
@@ -361,7 +368,7 @@ impl RowSink for JsonRows<'_> {
       self.out.push(',');
     }
     self.out.push_str(&self.plan.keys[col]);
-    if matches!(cell, Cell::Date(_)) && !self.date_cols.contains(&col) {
+    if matches!(cell, Cell::Date(_)) && !self.date_cols.contains(&col) && !(self.single && self.rows > 0) {
       self.date_cols.push(col);
     }
     write_decoded(&mut self.out, decode(self.plan.kinds[col], &cell));
@@ -419,6 +426,7 @@ fn to_value(d: Decoded<'_>) -> Value {
     Decoded::Str(s) => Value::String(s.to_string()),
     Decoded::RawJson(j) => serde_json::from_str(j).unwrap_or(Value::Null),
     Decoded::EmptyArray => Value::Array(Vec::new()),
+    Decoded::DateMs(ms) => Value::String(crate::iso_date::iso_ms(ms)),
   }
 }
 
@@ -593,13 +601,20 @@ mod tests {
   }
 
   #[test]
-  fn date_time_columns_of_schemaless_results_are_marked() {
+  fn date_time_columns_are_epoch_milliseconds_named_on_a_first_line() {
     let mut sink = JsonRows::new(None);
-    feed(&mut sink, &["n", "at", "d"], &[vec![Cell::Int(1), Cell::Null, Cell::Text("2024-01-02")], vec![Cell::Int(2), Cell::Date("2024-01-02T03:04:05.000Z"), Cell::Null]]);
-    assert_eq!(sink.finish_marking_dates(), r#"{"rows":[{"n":1,"at":null,"d":"2024-01-02"},{"n":2,"at":"2024-01-02T03:04:05.000Z","d":null}],"dates":["at"]}"#);
+    feed(&mut sink, &["n", "at", "d"], &[vec![Cell::Int(1), Cell::Null, Cell::Text("2024-01-02")], vec![Cell::Int(2), Cell::Date(1_704_164_645_000), Cell::Null]]);
+    assert_eq!(sink.finish(), "D[\"at\"]\n[{\"n\":1,\"at\":null,\"d\":\"2024-01-02\"},{\"n\":2,\"at\":1704164645000,\"d\":null}]");
+    let mut one = JsonRows::single(None);
+    feed(&mut one, &["at"], &[vec![Cell::Date(-1)], vec![Cell::Date(5)]]);
+    assert_eq!(one.finish(), "D[\"at\"]\n{\"at\":-1}");
     let mut plain = JsonRows::new(None);
     feed(&mut plain, &["n"], &[vec![Cell::Int(1)]]);
-    assert_eq!(plain.finish_marking_dates(), r#"[{"n":1}]"#);
+    assert_eq!(plain.finish(), r#"[{"n":1}]"#);
+    // Values for the engine's own use are ISO text.
+    let mut values = ValueRows::new(None);
+    feed(&mut values, &["at"], &[vec![Cell::Date(1_704_164_645_678)]]);
+    assert_eq!(values.rows[0]["at"], "2024-01-02T03:04:05.678Z");
   }
 
   #[test]
