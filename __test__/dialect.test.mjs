@@ -187,6 +187,47 @@ await forEachBackend('dialect', (b) => {
   })
 
   describe('writes', () => {
+    it('create returns the row exactly as findById reads it, whatever the table holds', async () => {
+      const Gadget = {
+        name: 'Gadget',
+        collection: 'gadgets',
+        timestamps: true,
+        fields: {
+          name: { type: 'string' },
+          score: { type: 'number', default: 1 },
+          on: { type: 'boolean' },
+          at: { type: 'date' },
+          meta: { type: 'json' },
+          tags: { type: 'array' },
+        },
+        relations: { category: { target: 'Category', type: 'many-to-one' }, labels: { target: 'Tag', type: 'many-to-many', through: 'gadget_tags' } },
+        indexes: [],
+      }
+      await d.initSchema([...ALL, Gadget])
+      const q = (n) => (b.name === 'mariadb' ? `\`${n}\`` : `"${n}"`)
+      const tag = await d.create(Tag, { label: 'g' })
+      const same = async (data, why) => {
+        const created = await d.create(Gadget, data)
+        assert.deepStrictEqual(created, await d.findById(Gadget, created.id), why)
+        return created
+      }
+      await same({ name: 'full', score: 2.5, on: false, at: '2024-02-03T04:05:06.000Z', meta: { a: [1, { b: null }] }, tags: ['x'], labels: [tag.id] }, 'every type')
+      await same({}, 'defaults and NULLs')
+      await same({ name: 42, score: '7' }, 'values the column type converts')
+      await same({ score: 2 ** 60 }, 'a number beyond double precision')
+      await same({ extra: 3 }, 'an undeclared key (auto-ALTER)')
+      if (sqlite) {
+        // SQLite's type affinity turns numeric text into a number in an INTEGER column.
+        await d.executeRun('ALTER TABLE "gadgets" ADD "num" INTEGER')
+        assert.equal((await same({ num: '12' }, 'numeric text into an INTEGER column')).num, 12)
+      }
+      // Columns the schema does not know, added behind the dialect's back.
+      await d.executeRun(`ALTER TABLE ${q('gadgets')} ADD ${q('plain')} VARCHAR(20)`)
+      assert.equal((await same({ name: 'with null' }, 'a column added later')).plain, null)
+      await d.executeRun(`ALTER TABLE ${q('gadgets')} ADD ${q('note')} VARCHAR(20) DEFAULT 'n/a'`)
+      assert.equal((await same({ name: 'with default' }, 'a column with a DEFAULT')).note, 'n/a')
+    })
+
     it('update changes fields, refreshes updatedAt and returns the row; missing rows give null', async () => {
       const { products } = await seed()
       const p = products[0]

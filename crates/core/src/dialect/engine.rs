@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Map, Value};
 
+use super::echo::{self, TableLayout};
 use super::rows::{FirstColumn, JsonRows, PlanCache, ValueRows};
 use super::{Conn, Request};
 use crate::env::{OrmConfig, SchemaStrategy};
@@ -33,6 +34,8 @@ pub struct SqlEngine {
   columns: Mutex<HashMap<String, LiveColumns>>,
   /// Row decoding plans, built once per schema and column list.
   plans: PlanCache,
+  /// SQLite table layouts, for `create` without a read-back (see `echo`).
+  layouts: Mutex<HashMap<String, Arc<TableLayout>>>,
 }
 
 /// What the auto-ALTER knows of one table.
@@ -62,7 +65,14 @@ fn lock_poisoned() -> Error {
 
 impl SqlEngine {
   pub fn new(config: OrmConfig) -> Self {
-    SqlEngine { flavour: crate::sql::flavour_for(config.backend), config, registry: RwLock::default(), columns: Mutex::default(), plans: PlanCache::default() }
+    SqlEngine {
+      flavour: crate::sql::flavour_for(config.backend),
+      config,
+      registry: RwLock::default(),
+      columns: Mutex::default(),
+      plans: PlanCache::default(),
+      layouts: Mutex::default(),
+    }
   }
 
   // ---------------------------------------------------------------- schemas
@@ -421,17 +431,22 @@ impl SqlEngine {
       .filter(|(_, ids)| !ids.is_empty())
       .collect();
     let returning = c.returning().insert && Self::reads_back_plainly(s, &data);
-    let mut insert = query::insert(self.flavour, s, &id, &data)?;
-    if returning {
+    let query::Insert { stmt: mut insert, columns } = query::insert(self.flavour, s, &id, &data)?;
+    let echo = match returning {
+      true => self.table_layout(c, s).await.and_then(|l| l.echo_plan(&columns, &insert.params).map(|p| (l, p))),
+      false => None,
+    };
+    if returning && echo.is_none() {
       insert.sql.push_str(" RETURNING *");
     }
+    let echo = echo.as_ref().map(|(l, p)| (l.as_ref(), p.as_slice()));
     let row = if links.is_empty() {
-      self.write_row(c, &insert, s, returning).await?
+      self.write_created(c, &insert, s, returning, echo).await?
     } else {
       let in_tx = c.in_transaction();
       self.atomic_begin(c, in_tx).await?;
       let r = async {
-        let row = self.write_row(c, &insert, s, returning).await?;
+        let row = self.write_created(c, &insert, s, returning, echo).await?;
         for (j, ids) in &links {
           for t in ids {
             self.exec(c, &j.insert(self.flavour, &id, t)).await.map_err(|e| e.with_field(j.relation))?;
@@ -448,11 +463,37 @@ impl SqlEngine {
     }
   }
 
+  /// The table's layout where the connection tells schema changes apart (SQLite), fetched
+  /// again whenever the schema moved.
+  async fn table_layout<C: Conn>(&self, c: &mut C, s: &Schema) -> Option<Arc<TableLayout>> {
+    let version = c.schema_version()?;
+    if let Some(l) = self.layouts.lock().ok()?.get(&s.table) {
+      if l.schema_version == version {
+        return Some(l.clone());
+      }
+    }
+    let st = Stmt { sql: echo::LAYOUT_SQL.into(), params: vec![Param::Text(s.table.clone())] };
+    let rows = self.query_rows(c, &st, None).await.ok()?;
+    let layout = Arc::new(TableLayout::from_rows(version, &rows));
+    self.layouts.lock().ok()?.insert(s.table.clone(), layout.clone());
+    Some(layout)
+  }
+
   /// Whether the row a write hands back (`RETURNING *`) is what `findById` would show:
   /// not when eager relations must be populated, nor when the data sets the soft-delete
   /// marker (the row may then be hidden).
   fn reads_back_plainly(s: &Schema, data: &Map<String, Value>) -> bool {
     !(Self::has_eager(s) || (s.soft_delete && data.contains_key("deletedAt")))
+  }
+
+  /// Runs `create`'s INSERT: with `echo`, the row is the values bound (see `echo`);
+  /// otherwise as `write_row`.
+  async fn write_created<C: Conn>(&self, c: &mut C, st: &Stmt, s: &Arc<Schema>, returning: bool, echo: Option<(&TableLayout, &[Option<usize>])>) -> Result<Option<String>> {
+    let Some((layout, plan)) = echo else { return self.write_row(c, st, s, returning).await };
+    self.exec(c, st).await?;
+    let mut sink = JsonRows::cached(&self.plans, Some(s), true);
+    layout.feed(plan, &st.params, &mut sink);
+    Ok(Some(sink.finish()))
   }
 
   /// Runs a write; with `returning`, its `RETURNING *` row as JSON (`null` when no row
@@ -933,6 +974,11 @@ impl SqlEngine {
   }
 
   pub async fn rollback<C: Conn>(&self, c: &mut C, savepoint: Option<&str>) -> Result<()> {
+    // A rolled-back ALTER takes `schema_version` back to a value a cached layout may have
+    // been read at after it.
+    if let Ok(mut l) = self.layouts.lock() {
+      l.clear();
+    }
     match savepoint {
       None => self.batch(c, "ROLLBACK").await,
       Some(sp) => self.batch(c, &format!("ROLLBACK TO SAVEPOINT {}", self.flavour.quote(sp))).await,

@@ -3,6 +3,7 @@
 //! their `Conn` (how a statement runs and how cells and errors come back); the NET dialect
 //! maps the same requests onto HTTP.
 
+pub mod echo;
 pub mod engine;
 pub mod mysql;
 pub mod net;
@@ -40,6 +41,11 @@ pub trait Conn: Send {
   /// Whether an auto-ALTER ran in the open transaction, which may still roll it back. The
   /// engine sets it, and clears it when a transaction begins.
   fn ddl_in_tx(&mut self) -> &mut bool;
+  /// SQLite's `PRAGMA schema_version` (it moves with every schema change); `None` elsewhere.
+  /// Where it is known, `create` may skip reading its row back (see `echo`).
+  fn schema_version(&mut self) -> Option<i64> {
+    None
+  }
   /// Which writes can hand back the written row in the same statement (`RETURNING *`).
   fn returning(&self) -> Returning {
     Returning::default()

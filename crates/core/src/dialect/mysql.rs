@@ -188,6 +188,31 @@ fn local_to_utc(t: &NaiveDateTime) -> NaiveDateTime {
   local.map_or(*t, |l| l.naive_utc())
 }
 
+/// The last `DATETIME` converted and its instant: rows of one result often share a second,
+/// and each zone conversion costs a clock read (chrono re-validates its zone data). Kept per
+/// result, so a zone change between queries is always seen.
+#[derive(Default)]
+pub struct LocalZoneMemo(std::cell::Cell<Option<(NaiveDateTime, i64)>>);
+
+impl LocalZoneMemo {
+  fn epoch_ms(&self, t: &NaiveDateTime) -> i64 {
+    if let Some((last, ms)) = self.0.get() {
+      if last == *t {
+        return ms;
+      }
+    }
+    let ms = epoch_ms(&local_to_utc(t));
+    self.0.set(Some((*t, ms)));
+    ms
+  }
+}
+
+/// How one result's columns are decoded.
+pub struct Plan {
+  kinds: Vec<Kind>,
+  zone: LocalZoneMemo,
+}
+
 fn time_text(t: &MySqlTime, buf: &mut String) {
   let sign = if t.sign().is_negative() { "-" } else { "" };
   let _ = write!(buf, "{sign}{:02}:{:02}:{:02}", t.hours(), t.minutes(), t.seconds());
@@ -207,7 +232,7 @@ fn text_or_bytes(b: &[u8]) -> Cell<'_> {
 }
 
 /// Decodes one value (binary protocol, or text for a statement run unprepared).
-pub fn decode_cell<'a>(kind: Kind, v: MySqlValueRef<'a>, buf: &'a mut String) -> Cell<'a> {
+pub fn decode_cell<'a>(kind: Kind, v: MySqlValueRef<'a>, buf: &'a mut String, zone: &LocalZoneMemo) -> Cell<'a> {
   buf.clear();
   let cell = match kind {
     Kind::Null => Some(Cell::Null),
@@ -220,7 +245,7 @@ pub fn decode_cell<'a>(kind: Kind, v: MySqlValueRef<'a>, buf: &'a mut String) ->
     Kind::Json => decode::<&str>(&v).map(Cell::Json),
     Kind::Bytes => decode::<&[u8]>(&v).map(Cell::Bytes),
     Kind::DateTime => decode::<NaiveDateTime>(&v).map(|t| {
-      Cell::Date(epoch_ms(&local_to_utc(&t)))
+      Cell::Date(zone.epoch_ms(&t))
     }),
     Kind::Timestamp => decode::<NaiveDateTime>(&v).map(|t| {
       Cell::Date(epoch_ms(&t))
@@ -294,7 +319,7 @@ fn mariadb_at_least(version: &str, major: u32, minor: u32) -> bool {
 impl Driver for My {
   type Db = MySql;
   type Args = sqlx::mysql::MySqlArguments;
-  type Plan = Vec<Kind>;
+  type Plan = Plan;
   const NAME: &'static str = "mysql";
   /// ER_CONNECTION_KILLED (MariaDB `KILL`), ER_SERVER_SHUTDOWN: sent when the session ends.
   const SESSION_ENDED_CODES: &'static [&'static str] = &["1927", "1053"];
@@ -322,15 +347,15 @@ impl Driver for My {
     st.sql.clone()
   }
 
-  fn plan(row: &MySqlRow) -> Vec<Kind> {
-    row.columns().iter().map(|c| kind_of(c.type_info())).collect()
+  fn plan(row: &MySqlRow) -> Plan {
+    Plan { kinds: row.columns().iter().map(|c| kind_of(c.type_info())).collect(), zone: LocalZoneMemo::default() }
   }
 
-  fn push_row(plan: &Vec<Kind>, row: &MySqlRow, buf: &mut String, sink: &mut dyn RowSink) {
-    for (i, kind) in plan.iter().enumerate() {
+  fn push_row(plan: &Plan, row: &MySqlRow, buf: &mut String, sink: &mut dyn RowSink) {
+    for (i, kind) in plan.kinds.iter().enumerate() {
       let cell = match row.try_get_raw(i) {
         Ok(v) if v.is_null() => Cell::Null,
-        Ok(v) => decode_cell(*kind, v, buf),
+        Ok(v) => decode_cell(*kind, v, buf, &plan.zone),
         Err(_) => Cell::Null,
       };
       sink.cell(i, cell);

@@ -334,23 +334,18 @@ fn write_decoded(out: &mut String, d: Decoded<'_>) {
   match d {
     Decoded::Null => out.push_str("null"),
     Decoded::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-    Decoded::Int(i) => {
-      let _ = write!(out, "{i}");
-    }
+    Decoded::Int(i) | Decoded::DateMs(i) => out.push_str(itoa::Buffer::new().format(i)),
     Decoded::Float(f) if f.is_finite() => {
       if f.fract() == 0.0 && f.abs() < 1e15 {
-        let _ = write!(out, "{}", f as i64);
+        out.push_str(itoa::Buffer::new().format(f as i64));
       } else {
-        let _ = write!(out, "{f}");
+        out.push_str(zmij::Buffer::new().format_finite(f));
       }
     }
     Decoded::Float(_) => out.push_str("null"),
     Decoded::Str(s) => write_json_str(out, s),
     Decoded::RawJson(j) => out.push_str(j.trim()),
     Decoded::EmptyArray => out.push_str("[]"),
-    Decoded::DateMs(ms) => {
-      let _ = write!(out, "{ms}");
-    }
   }
 }
 
@@ -615,6 +610,23 @@ mod tests {
     let mut values = ValueRows::new(None);
     feed(&mut values, &["at"], &[vec![Cell::Date(1_704_164_645_678)]]);
     assert_eq!(values.rows[0]["at"], "2024-01-02T03:04:05.678Z");
+  }
+
+  #[test]
+  fn numbers_are_json_that_reads_back_exactly() {
+    for f in [0.0, -0.5, 25.5, 0.1, 1.5e-7, 123456.789, 1e15, 1e21, -3.0e300, f64::MAX, f64::MIN_POSITIVE, 5e-324] {
+      let mut out = String::new();
+      write_decoded(&mut out, Decoded::Float(f));
+      assert_eq!(serde_json::from_str::<f64>(&out).unwrap(), f, "{out}");
+    }
+    for i in [0i64, -1, 42, i64::MAX, i64::MIN] {
+      let mut out = String::new();
+      write_decoded(&mut out, Decoded::Int(i));
+      assert_eq!(out, i.to_string());
+    }
+    let mut out = String::new();
+    write_decoded(&mut out, Decoded::Float(3.0));
+    assert_eq!(out, "3", "integral doubles are written as integers");
   }
 
   #[test]

@@ -114,13 +114,17 @@ fn prepare<'c>(conn: &'c Connection, st: &Stmt) -> Result<rusqlite::CachedStatem
 impl SqliteConn {
   fn query_sync(&mut self, st: &Stmt, sink: &mut dyn RowSink) -> Result<()> {
     let mut stmt = prepare(&self.conn, st)?;
-    let n = {
-      let names = stmt.column_names();
-      sink.columns(&names);
-      names.len()
-    };
+    // Column names are read once the first step ran: a cached statement is compiled again
+    // at that step when the schema changed since (an ALTER), and `*` may then name more
+    // columns than before.
+    let mut n = None;
     let mut rows = stmt.raw_query();
     while let Some(row) = rows.next().map_err(|e| map_err(e, Some(&st.sql)))? {
+      let n = *n.get_or_insert_with(|| {
+        let names = row.as_ref().column_names();
+        sink.columns(&names);
+        names.len()
+      });
       for i in 0..n {
         let lossy;
         let cell = match row.get_ref(i).map_err(|e| map_err(e, Some(&st.sql)))? {
@@ -140,6 +144,10 @@ impl SqliteConn {
         sink.cell(i, cell);
       }
       sink.end_row();
+    }
+    drop(rows);
+    if n.is_none() {
+      sink.columns(&stmt.column_names());
     }
     Ok(())
   }
@@ -173,6 +181,9 @@ impl Conn for SqliteConn {
   }
   fn ddl_in_tx(&mut self) -> &mut bool {
     &mut self.ddl_in_tx
+  }
+  fn schema_version(&mut self) -> Option<i64> {
+    self.conn.prepare_cached("PRAGMA schema_version").and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0))).ok()
   }
   /// The bundled SQLite (≥ 3.35) has `RETURNING` on both.
   fn returning(&self) -> super::Returning {

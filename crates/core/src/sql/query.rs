@@ -243,8 +243,14 @@ fn encode_date_or_null(f: &'static dyn Flavour, v: &Value) -> Param {
   }
 }
 
+/// An `INSERT` and the column each of its parameters goes to.
+pub struct Insert {
+  pub stmt: Stmt,
+  pub columns: Vec<String>,
+}
+
 /// The columns `create` writes, in the reference's order (§7.4 step 3).
-pub fn insert(f: &'static dyn Flavour, schema: &Schema, id: &str, data: &Map<String, Value>) -> Result<Stmt> {
+pub fn insert(f: &'static dyn Flavour, schema: &Schema, id: &str, data: &Map<String, Value>) -> Result<Insert> {
   let mut cols: Vec<&str> = vec!["id"];
   let mut vals: Vec<(Param, Option<FieldType>)> = vec![(Param::Text(id.to_string()), Some(FieldType::String))];
   let now = f.format_now();
@@ -301,7 +307,8 @@ pub fn insert(f: &'static dyn Flavour, schema: &Schema, id: &str, data: &Map<Str
     b.param(p, cast);
   }
   b.push(")");
-  Ok(b.finish())
+  let columns = cols.iter().map(|c| c.to_string()).collect();
+  Ok(Insert { stmt: b.finish(), columns })
 }
 
 /// SET clauses for `update`/`updateMany` (§7.5 step 3), in `data` key order. Returns `None`
@@ -708,11 +715,13 @@ mod tests {
   fn insert_order_defaults_and_timestamps() {
     let s = schema();
     let data = json!({"title": "T", "author": "u1", "cats": ["c"], "extra": 3, "createdAt": "x"});
-    let st = insert(&Sqlite, &s, "id1", data.as_object().unwrap()).unwrap();
+    let ins = insert(&Sqlite, &s, "id1", data.as_object().unwrap()).unwrap();
+    assert_eq!(ins.columns, ["id", "title", "views", "authorId", "createdAt", "updatedAt", "extra"]);
+    let st = ins.stmt;
     assert_eq!(st.sql, "INSERT INTO \"p_posts\" (\"id\", \"title\", \"views\", \"authorId\", \"createdAt\", \"updatedAt\", \"extra\") VALUES (?, ?, ?, ?, ?, ?, ?)");
     assert_eq!(st.params[2], Param::Int(0));
     assert_eq!(st.params[3], Param::Text("u1".into()));
-    let pg = insert(&Postgres, &s, "id1", json!({"title": "T", "on": true}).as_object().unwrap()).unwrap();
+    let pg = insert(&Postgres, &s, "id1", json!({"title": "T", "on": true}).as_object().unwrap()).unwrap().stmt;
     assert!(pg.sql.contains("VALUES ($1::TEXT, $2::TEXT, $3::DOUBLE PRECISION, $4::BOOLEAN, $5::TIMESTAMPTZ, $6::TIMESTAMPTZ)"), "{}", pg.sql);
   }
 
