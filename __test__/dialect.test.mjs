@@ -226,6 +226,10 @@ await forEachBackend('dialect', (b) => {
       assert.equal((await same({ name: 'with null' }, 'a column added later')).plain, null)
       await d.executeRun(`ALTER TABLE ${q('gadgets')} ADD ${q('note')} VARCHAR(20) DEFAULT 'n/a'`)
       assert.equal((await same({ name: 'with default' }, 'a column with a DEFAULT')).note, 'n/a')
+      if (sqlite) {
+        await d.executeRun(`CREATE TRIGGER gadget_stamp AFTER INSERT ON gadgets BEGIN UPDATE gadgets SET name = 'stamped' WHERE id = NEW.id; END`)
+        assert.equal((await same({ name: 'raw' }, 'a trigger rewrites the row')).name, 'stamped')
+      }
     })
 
     it('update changes fields, refreshes updatedAt and returns the row; missing rows give null', async () => {

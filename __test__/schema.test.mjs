@@ -119,6 +119,21 @@ await forEachBackend('schema', (b) => {
     assert.equal(r.extra, 2)
   })
 
+  it('undeclared keys: what a rolled-back transaction taught about a table is forgotten', async () => {
+    const cfg = await b.fresh('altertx2')
+    const d = await open(cfg, 'update', [Item])
+    await assert.rejects(
+      d.$transaction(async (tx) => {
+        // A MySQL ALTER commits at once; elsewhere it is undone with the transaction.
+        await tx.executeRun(`ALTER TABLE ${quote('items')} ADD ${quote('late')} ${b.name === 'postgres' ? 'DOUBLE PRECISION' : 'DOUBLE'}`)
+        assert.equal((await tx.create(Item, { title: 'x', late: 1 })).late, 1)
+        throw new Error('undo')
+      }),
+      /undo/,
+    )
+    assert.equal((await d.create(Item, { title: 'y', late: 2 })).late, 2, 'the column is added again where it was rolled back')
+  })
+
   it('create drops existing tables, parents included', async () => {
     const cfg = await b.fresh('create')
     const v1 = await open(cfg, 'update', [Owner, ItemV2])

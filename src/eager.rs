@@ -32,11 +32,14 @@ static PENDING: AtomicUsize = AtomicUsize::new(0);
 /// The future and its promise, between the first poll and the hand-off.
 struct Parked<T: ToNapiValue + 'static> {
   slot: Mutex<Slot<T>>,
+  /// The runtime the first poll ran in: the wake-up may come while napi tears its runtime
+  /// slot down, when its `spawn` would panic.
+  runtime: tokio::runtime::Handle,
 }
 
 struct Slot<T: ToNapiValue + 'static> {
   /// Set once the first poll returned and the future waits here for its wake-up.
-  parked: Option<(Fut<T>, Deferred<T>)>,
+  parked: Option<(Fut<T>, Settle<T>)>,
   /// A wake-up came before the future was parked (during the first poll itself).
   woken: bool,
 }
@@ -51,51 +54,77 @@ impl<T: ToNapiValue + Send + 'static> Wake for Parked<T> {
       s.woken = true;
       s.parked.take()
     };
-    if let Some((fut, deferred)) = taken {
-      hand_off(fut, deferred);
+    if let Some((fut, settle)) = taken {
+      hand_off(&self.runtime, fut, settle);
     }
   }
 }
 
 /// The rest of the future runs as a runtime task; its result settles the promise.
-/// The caller has counted the call in `PENDING`.
-fn hand_off<T: ToNapiValue + Send + 'static>(fut: Fut<T>, deferred: Deferred<T>) {
-  napi::bindgen_prelude::spawn(async move {
+fn hand_off<T: ToNapiValue + Send + 'static>(runtime: &tokio::runtime::Handle, fut: Fut<T>, settle: Settle<T>) {
+  runtime.spawn(async move {
     let r = AssertUnwindSafe(fut).catch_unwind_result().await;
-    PENDING.fetch_sub(1, Ordering::Relaxed);
+    settle.with(r);
+  });
+}
+
+/// A call's promise, counted in `PENDING` while it lives. It settles the promise exactly
+/// once, also when dropped unsettled (a runtime shutting down drops its tasks and parked
+/// futures): the promise is then rejected, never left pending, and the count goes down.
+struct Settle<T: ToNapiValue + 'static>(Option<Deferred<T>>);
+
+impl<T: ToNapiValue + Send + 'static> Settle<T> {
+  fn new(deferred: Deferred<T>) -> Self {
+    PENDING.fetch_add(1, Ordering::Relaxed);
+    Settle(Some(deferred))
+  }
+
+  fn with(mut self, r: std::result::Result<mosta_core::Result<T>, String>) {
+    let Some(deferred) = self.0.take() else { return };
     match r {
       Ok(Ok(v)) => deferred.resolve(Box::new(move |_| Ok(v))),
       Ok(Err(e)) => deferred.reject(to_napi(e)),
       Err(msg) => deferred.reject(to_napi(mosta_core::Error::internal(msg))),
     }
-  });
+  }
+}
+
+impl<T: ToNapiValue + 'static> Drop for Settle<T> {
+  fn drop(&mut self) {
+    PENDING.fetch_sub(1, Ordering::Relaxed);
+    if let Some(deferred) = self.0.take() {
+      deferred.reject(to_napi(mosta_core::Error::internal("the call was cancelled: the runtime shut down")));
+    }
+  }
 }
 
 /// `fut`'s value if it completes without waiting, else a Promise of it.
 pub fn run<'e, T: ToNapiValue + Send + 'static>(env: &'e Env, fut: Fut<T>) -> Result<Either<T, Object<'e>>> {
+  let runtime = napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::try_current)
+    .map_err(|e| to_napi(mosta_core::Error::internal(format!("no async runtime: {e}"))))?;
   if PENDING.load(Ordering::Relaxed) > 0 {
     let (deferred, promise) = env.create_deferred::<T, Box<dyn FnOnce(Env) -> Result<T> + Send>>()?;
-    PENDING.fetch_add(1, Ordering::Relaxed);
-    hand_off(fut, deferred);
+    hand_off(&runtime, fut, Settle::new(deferred));
     return Ok(Either::B(promise));
   }
-  let parked = Arc::new(Parked { slot: Mutex::new(Slot { parked: None, woken: false }) });
+  let parked = Arc::new(Parked { slot: Mutex::new(Slot { parked: None, woken: false }), runtime: runtime.clone() });
   let waker = Waker::from(parked.clone());
   let mut fut = fut;
-  let first = napi::bindgen_prelude::within_runtime_if_available(|| {
+  let first = {
+    let _entered = runtime.enter();
     std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut Context::from_waker(&waker))))
-  });
+  };
   match first {
     Ok(Poll::Ready(r)) => r.map(Either::A).map_err(to_napi),
     Ok(Poll::Pending) => {
       let (deferred, promise) = env.create_deferred::<T, Box<dyn FnOnce(Env) -> Result<T> + Send>>()?;
-      PENDING.fetch_add(1, Ordering::Relaxed);
+      let settle = Settle::new(deferred);
       let mut s = parked.slot.lock().unwrap_or_else(|p| p.into_inner());
       if s.woken {
         drop(s);
-        hand_off(fut, deferred);
+        hand_off(&runtime, fut, settle);
       } else {
-        s.parked = Some((fut, deferred));
+        s.parked = Some((fut, settle));
       }
       Ok(Either::B(promise))
     }

@@ -7,10 +7,13 @@
 //! writes the INSERT alone and decodes those values as it would decode the row.
 //!
 //! The values are stored unchanged when no type affinity converts them (SQLite §3.4: a TEXT
-//! column turns numbers into text, a numeric column turns numeric-looking text into numbers)
-//! and every column left out has no DEFAULT and is not generated. The table's layout comes
-//! from `pragma_table_xinfo`, kept until `PRAGMA schema_version` moves (any ALTER, from this
-//! process or another). Anything else takes the `RETURNING` path.
+//! column turns numbers into text, a numeric column turns numeric-looking text into numbers),
+//! no NULL goes to a NOT NULL column (`ON CONFLICT REPLACE` would store its default), every
+//! column left out has no DEFAULT and is neither generated nor a primary key (a rowid alias
+//! gets a number), and no trigger may change the row. The table's layout comes from
+//! `pragma_table_xinfo`; `PRAGMA schema_version`, read after the INSERT, must still be the one
+//! the layout was read at (any ALTER, from this process or another, moves it), else the row
+//! is read back. Anything else takes the `RETURNING` path.
 
 use serde_json::Value;
 
@@ -66,41 +69,46 @@ fn stored_as_bound(p: &Param, a: Affinity) -> bool {
 pub struct LayoutColumn {
   pub name: String,
   pub affinity: Affinity,
-  /// It has a DEFAULT or is generated: its value when left out is not NULL.
+  /// It has a DEFAULT, is generated or is the primary key: when left out, not NULL.
   pub filled_in: bool,
+  pub not_null: bool,
 }
 
 /// A table's columns in order, as of one `schema_version`.
 pub struct TableLayout {
   pub schema_version: i64,
   pub columns: Vec<LayoutColumn>,
+  /// A trigger exists on the table: the row written may differ from the values bound.
+  pub has_triggers: bool,
 }
 
 impl TableLayout {
-  /// From `pragma_table_xinfo` rows (`name`, `type`, `filled_in`).
-  pub fn from_rows(schema_version: i64, rows: &[serde_json::Map<String, Value>]) -> Self {
+  /// From `LAYOUT_SQL` rows (`name`, `type`, `filled_in`, `not_null`).
+  pub fn from_rows(schema_version: i64, rows: &[serde_json::Map<String, Value>], has_triggers: bool) -> Self {
+    let flag = |r: &serde_json::Map<String, Value>, k: &str| r.get(k).is_some_and(|v| v.as_i64() != Some(0));
     let columns = rows
       .iter()
       .map(|r| LayoutColumn {
         name: r.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
         affinity: Affinity::of(r.get("type").and_then(Value::as_str).unwrap_or_default()),
-        filled_in: r.get("filled_in").is_some_and(|v| v.as_i64() != Some(0)),
+        filled_in: flag(r, "filled_in"),
+        not_null: flag(r, "not_null"),
       })
       .collect();
-    TableLayout { schema_version, columns }
+    TableLayout { schema_version, columns, has_triggers }
   }
 
   /// For each column of the table, the index of the bound value it gets, when the row read
   /// back would be exactly the bound values; `None` otherwise.
   pub fn echo_plan(&self, columns: &[String], params: &[Param]) -> Option<Vec<Option<usize>>> {
-    if columns.len() != params.len() {
+    if columns.len() != params.len() || self.has_triggers {
       return None;
     }
     let mut plan = Vec::with_capacity(self.columns.len());
     let mut used = 0;
     for col in &self.columns {
       match columns.iter().position(|c| c.eq_ignore_ascii_case(&col.name)) {
-        Some(i) if stored_as_bound(&params[i], col.affinity) => {
+        Some(i) if stored_as_bound(&params[i], col.affinity) && !(col.not_null && params[i] == Param::Null) => {
           plan.push(Some(i));
           used += 1;
         }
@@ -134,15 +142,23 @@ impl TableLayout {
 }
 
 /// Layout columns as `pragma_table_xinfo` gives them: `hidden` is non-zero for generated
-/// columns.
-pub const LAYOUT_SQL: &str = "SELECT name, type, (dflt_value IS NOT NULL OR hidden <> 0) AS filled_in FROM pragma_table_xinfo(?1) ORDER BY cid";
+/// columns, `pk` for primary-key columns.
+pub const LAYOUT_SQL: &str =
+  "SELECT name, type, (dflt_value IS NOT NULL OR hidden <> 0 OR pk > 0) AS filled_in, \"notnull\" AS not_null FROM pragma_table_xinfo(?1) ORDER BY cid";
+
+/// Triggers on a table (`?1`), as `n`.
+pub const TRIGGERS_SQL: &str = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 COLLATE NOCASE";
 
 #[cfg(test)]
 mod tests {
   use super::*;
 
   fn layout(cols: &[(&str, &str, bool)]) -> TableLayout {
-    TableLayout { schema_version: 1, columns: cols.iter().map(|(n, t, f)| LayoutColumn { name: n.to_string(), affinity: Affinity::of(t), filled_in: *f }).collect() }
+    TableLayout {
+      schema_version: 1,
+      columns: cols.iter().map(|(n, t, f)| LayoutColumn { name: n.to_string(), affinity: Affinity::of(t), filled_in: *f, not_null: *n == "on" }).collect(),
+      has_triggers: false,
+    }
   }
 
   #[test]
@@ -175,5 +191,10 @@ mod tests {
     // A bound column the layout does not list.
     let short = layout(&[("id", "TEXT", false), ("n", "REAL", false)]);
     assert_eq!(short.echo_plan(&cols, &ok), None);
+    // NULL into a NOT NULL column (ON CONFLICT REPLACE would store the default).
+    assert_eq!(l.echo_plan(&cols, &[Param::Text("a".into()), Param::Float(2.5), Param::Null]), None);
+    // A trigger may change the row.
+    let t = TableLayout { has_triggers: true, ..layout(&[("id", "TEXT", false), ("n", "REAL", false), ("on", "INTEGER", false)]) };
+    assert_eq!(t.echo_plan(&cols, &ok), None);
   }
 }

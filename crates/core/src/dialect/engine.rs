@@ -430,12 +430,12 @@ impl SqlEngine {
       })
       .filter(|(_, ids)| !ids.is_empty())
       .collect();
-    let returning = c.returning().insert && Self::reads_back_plainly(s, &data);
+    let mut returning = c.returning().insert && Self::reads_back_plainly(s, &data);
     let query::Insert { stmt: mut insert, columns } = query::insert(self.flavour, s, &id, &data)?;
-    let echo = match returning {
-      true => self.table_layout(c, s).await.and_then(|l| l.echo_plan(&columns, &insert.params).map(|p| (l, p))),
-      false => None,
-    };
+    let layout = if returning { self.table_layout(c, s).await } else { None };
+    // `RETURNING` shows the row before AFTER triggers ran: read it back instead.
+    returning &= !layout.as_ref().is_some_and(|l| l.has_triggers);
+    let echo = layout.filter(|_| returning).and_then(|l| l.echo_plan(&columns, &insert.params).map(|p| (l, p)));
     if returning && echo.is_none() {
       insert.sql.push_str(" RETURNING *");
     }
@@ -463,18 +463,35 @@ impl SqlEngine {
     }
   }
 
-  /// The table's layout where the connection tells schema changes apart (SQLite), fetched
-  /// again whenever the schema moved.
-  async fn table_layout<C: Conn>(&self, c: &mut C, s: &Schema) -> Option<Arc<TableLayout>> {
-    let version = c.schema_version()?;
-    if let Some(l) = self.layouts.lock().ok()?.get(&s.table) {
-      if l.schema_version == version {
-        return Some(l.clone());
-      }
+  /// Forgets the columns (auto-ALTER) and layouts (`echo`) learnt of tables: after DDL, a
+  /// rollback, or raw SQL that may be either.
+  fn forget_table_shapes(&self) {
+    if let Ok(mut m) = self.columns.lock() {
+      m.clear();
     }
-    let st = Stmt { sql: echo::LAYOUT_SQL.into(), params: vec![Param::Text(s.table.clone())] };
-    let rows = self.query_rows(c, &st, None).await.ok()?;
-    let layout = Arc::new(TableLayout::from_rows(version, &rows));
+    if let Ok(mut l) = self.layouts.lock() {
+      l.clear();
+    }
+  }
+
+  fn forget_shapes_unless_select(&self, sql: &str) {
+    let head = sql.trim_start().get(..6).unwrap_or_default();
+    if !head.eq_ignore_ascii_case("select") {
+      self.forget_table_shapes();
+    }
+  }
+
+  /// The table's layout where the connection tells schema changes apart (SQLite): the one
+  /// known, or read now. `write_created` checks after the INSERT that it still holds.
+  async fn table_layout<C: Conn>(&self, c: &mut C, s: &Schema) -> Option<Arc<TableLayout>> {
+    if let Some(l) = self.layouts.lock().ok()?.get(&s.table) {
+      return Some(l.clone());
+    }
+    let version = c.schema_version()?;
+    let table = || vec![Param::Text(s.table.clone())];
+    let rows = self.query_rows(c, &Stmt { sql: echo::LAYOUT_SQL.into(), params: table() }, None).await.ok()?;
+    let triggers = self.query_column(c, &Stmt { sql: echo::TRIGGERS_SQL.into(), params: table() }, None).await.ok()?;
+    let layout = Arc::new(TableLayout::from_rows(version, &rows, count_value(triggers.first()) > 0));
     self.layouts.lock().ok()?.insert(s.table.clone(), layout.clone());
     Some(layout)
   }
@@ -486,11 +503,18 @@ impl SqlEngine {
     !(Self::has_eager(s) || (s.soft_delete && data.contains_key("deletedAt")))
   }
 
-  /// Runs `create`'s INSERT: with `echo`, the row is the values bound (see `echo`);
+  /// Runs `create`'s INSERT: with `echo`, the row is the values bound (see `echo`) if the
+  /// schema is still the layout's after the write, else `None` (the caller reads it back);
   /// otherwise as `write_row`.
   async fn write_created<C: Conn>(&self, c: &mut C, st: &Stmt, s: &Arc<Schema>, returning: bool, echo: Option<(&TableLayout, &[Option<usize>])>) -> Result<Option<String>> {
     let Some((layout, plan)) = echo else { return self.write_row(c, st, s, returning).await };
-    self.exec(c, st).await?;
+    let written = self.exec(c, st).await?;
+    if written != 1 || c.schema_version() != Some(layout.schema_version) {
+      if let Ok(mut l) = self.layouts.lock() {
+        l.remove(&s.table);
+      }
+      return Ok(None);
+    }
     let mut sink = JsonRows::cached(&self.plans, Some(s), true);
     layout.feed(plan, &st.params, &mut sink);
     Ok(Some(sink.finish()))
@@ -739,9 +763,7 @@ impl SqlEngine {
   pub async fn init_schema<C: Conn>(&self, c: &mut C, handles: &[u32]) -> Result<()> {
     let schemas: Vec<Arc<Schema>> = handles.iter().map(|h| self.schema(*h)).collect::<Result<_>>()?;
     self.registry.write().map_err(|_| lock_poisoned())?.active = schemas.clone();
-    if let Ok(mut m) = self.columns.lock() {
-      m.clear();
-    }
+    self.forget_table_shapes();
     let strategy = self.config.schema_strategy;
     if strategy == SchemaStrategy::None || schemas.is_empty() {
       return Ok(());
@@ -859,9 +881,7 @@ impl SqlEngine {
         Err(e) => tracing::warn!(target: "mosta::ddl", "drop {name} failed: {}", e.message),
       }
     }
-    if let Ok(mut m) = self.columns.lock() {
-      m.clear();
-    }
+    self.forget_table_shapes();
     Ok(dropped)
   }
 
@@ -874,9 +894,7 @@ impl SqlEngine {
   pub async fn drop_table<C: Conn>(&self, c: &mut C, name: &str) -> Result<()> {
     let t = format!("{}{name}", self.config.table_prefix);
     let r = self.without_fk_checks(c, &[t]).await;
-    if let Ok(mut m) = self.columns.lock() {
-      m.clear();
-    }
+    self.forget_table_shapes();
     r.into_iter().next().unwrap_or(Ok(String::new())).map(|_| ())
   }
 
@@ -884,9 +902,7 @@ impl SqlEngine {
   pub async fn drop_all_tables<C: Conn>(&self, c: &mut C) -> Result<()> {
     let tables = self.list_tables(c).await?;
     let r = self.without_fk_checks(c, &tables).await;
-    if let Ok(mut m) = self.columns.lock() {
-      m.clear();
-    }
+    self.forget_table_shapes();
     r.into_iter().find_map(|r| r.err()).map_or(Ok(()), Err)
   }
 
@@ -941,12 +957,14 @@ impl SqlEngine {
   /// `executeQuery(sql, params)`: rows as the driver gives them.
   pub async fn execute_query<C: Conn>(&self, c: &mut C, sql: &str, params: &str) -> Result<String> {
     let st = Stmt { sql: sql.to_string(), params: raw_params(params)? };
+    self.forget_shapes_unless_select(sql);
     self.query_json(c, &st, None, false).await
   }
 
   /// `executeRun(sql, params)`: `{ changes }`.
   pub async fn execute_run<C: Conn>(&self, c: &mut C, sql: &str, params: &str) -> Result<String> {
     let st = Stmt { sql: sql.to_string(), params: raw_params(params)? };
+    self.forget_shapes_unless_select(sql);
     Ok(format!("{{\"changes\":{}}}", self.exec(c, &st).await?))
   }
 
@@ -974,11 +992,9 @@ impl SqlEngine {
   }
 
   pub async fn rollback<C: Conn>(&self, c: &mut C, savepoint: Option<&str>) -> Result<()> {
-    // A rolled-back ALTER takes `schema_version` back to a value a cached layout may have
-    // been read at after it.
-    if let Ok(mut l) = self.layouts.lock() {
-      l.clear();
-    }
+    // What was learnt of the tables inside the transaction may be undone with it (and a
+    // rolled-back ALTER takes `schema_version` back to a value a layout was read at).
+    self.forget_table_shapes();
     match savepoint {
       None => self.batch(c, "ROLLBACK").await,
       Some(sp) => self.batch(c, &format!("ROLLBACK TO SAVEPOINT {}", self.flavour.quote(sp))).await,

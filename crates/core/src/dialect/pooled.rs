@@ -33,8 +33,11 @@ pub trait Pool: Send + Sync + 'static {
   fn flush_idle(&self);
   /// Whether the server's answer `e` says it had ended the session before the statement
   /// could run (PostgreSQL's 57P01 after `pg_terminate_backend`, MariaDB's "connection was
-  /// killed"): a write that failed so did not happen and may be sent again.
+  /// killed"): that statement did not happen.
   fn ended_before_running(e: &Error) -> bool;
+  /// Statements that completed on `conn` since it was lent out. A call of several
+  /// statements (a write, then its read-back) may have committed its first ones.
+  fn statements_completed(conn: &Self::Conn) -> u32;
   fn close(&self) -> impl Future<Output = ()> + Send;
 }
 
@@ -49,7 +52,7 @@ const PING_WRITES_AFTER_IDLE: Duration = Duration::from_millis(500);
 enum Rerun {
   /// A read: always.
   Safe,
-  /// A write or raw SQL: only when the server proves it never ran. Otherwise the connection
+  /// A write or raw SQL: only when the server proves none of it ran. Otherwise the connection
   /// may have died after the statement committed and running it again could apply it twice;
   /// the caller gets `E_CONNECTION` and the next call gets a fresh connection.
   IfNotRun,
@@ -124,13 +127,14 @@ impl<P: Pool> PooledDialect<P> {
       return Err(e);
     }
     let stale = P::idle_for(&conn).is_some();
+    let nothing_ran = P::statements_completed(&conn) == 0 && P::ended_before_running(&e);
     self.pool.discard(conn).await;
     if !stale {
       return Err(e);
     }
     // Its idle siblings are probably dead too (a restart, or sessions killed together).
     self.pool.flush_idle();
-    if rerun == Rerun::IfNotRun && !P::ended_before_running(&e) {
+    if rerun == Rerun::IfNotRun && !nothing_ran {
       tracing::warn!(target: "mosta", db_code = ?e.db_code, "a pooled connection died under a write; not re-sent (it may have been applied)");
       e.message.push_str(" (the connection was lost during a write, which may or may not have been applied; the next call uses a new connection)");
       return Err(e);

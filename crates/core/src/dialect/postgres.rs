@@ -423,9 +423,9 @@ impl Driver for Pg {
   type Args = sqlx::postgres::PgArguments;
   type Plan = Vec<Kind>;
   const NAME: &'static str = "postgres";
-  /// admin_shutdown (`pg_terminate_backend`, a fast shutdown), crash_shutdown: sent when the
-  /// backend ends, before it reads our statement.
-  const SESSION_ENDED_CODES: &'static [&'static str] = &["57P01", "57P02"];
+  /// admin_shutdown (`pg_terminate_backend`, a fast shutdown): sent when the backend ends,
+  /// before it reads our statement. (Not crash_shutdown: the crash may follow a commit.)
+  const SESSION_ENDED_CODES: &'static [&'static str] = &["57P01"];
   const TABLE_COLUMNS_SQL: &'static str =
     "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position";
 

@@ -285,6 +285,7 @@ where
       healthy: true,
       busy: false,
       idle_for,
+      completed: 0,
       returning: self.returning,
       buf: String::new(),
     })
@@ -309,6 +310,10 @@ where
   fn flush_idle(&self) {
     let dead: Vec<(Connection<D>, Instant)> = std::mem::take(&mut *self.idle());
     drop(dead);
+  }
+
+  fn statements_completed(conn: &Self::Conn) -> u32 {
+    conn.completed
   }
 
   fn ended_before_running(e: &Error) -> bool {
@@ -349,6 +354,8 @@ pub struct SqlxConn<D: Driver> {
   busy: bool,
   /// How long it had been idle in the pool; `None` when freshly connected.
   idle_for: Option<Duration>,
+  /// Statements that completed since it was lent out (see `Pool::statements_completed`).
+  completed: u32,
   returning: super::Returning,
   /// Scratch text for cells that must be formatted (dates, numerics, uuids).
   buf: String,
@@ -451,6 +458,7 @@ where
       other => other,
     }
     .map_err(|e| self.failed(e))?;
+    self.completed += 1;
     let Some(first) = rows.first() else { return Ok(()) };
     let plan = D::plan(first);
     {
@@ -475,6 +483,7 @@ where
       other => other,
     }
     .map_err(|e| self.failed(e))?;
+    self.completed += 1;
     self.after_ddl(&st.sql);
     Ok(D::rows_affected(&r))
   }
@@ -484,6 +493,7 @@ where
     let r = sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(self.conn.as_mut().expect(LIVE)).await;
     self.busy = false;
     r.map_err(|e| self.failed(e))?;
+    self.completed += 1;
     if let Some(open) = tx_effect(sql) {
       self.in_tx = open;
     }
