@@ -106,8 +106,17 @@ impl TableLayout {
     }
     let mut plan = Vec::with_capacity(self.columns.len());
     let mut used = 0;
+    // The INSERT names its columns mostly in table order: look at the next one first.
+    let mut next = 0;
     for col in &self.columns {
-      match columns.iter().position(|c| c.eq_ignore_ascii_case(&col.name)) {
+      let at = match columns.get(next) {
+        Some(c) if c.eq_ignore_ascii_case(&col.name) => Some(next),
+        _ => columns.iter().position(|c| c.eq_ignore_ascii_case(&col.name)),
+      };
+      if let Some(i) = at {
+        next = i + 1;
+      }
+      match at {
         Some(i) if stored_as_bound(&params[i], col.affinity) && !(col.not_null && params[i] == Param::Null) => {
           plan.push(Some(i));
           used += 1;
