@@ -81,6 +81,9 @@ impl<T: ToNapiValue + Send + 'static> Settle<T> {
 
   fn with(mut self, r: std::result::Result<mosta_core::Result<T>, String>) {
     let Some(deferred) = self.0.take() else { return };
+    // Uncounted before the promise settles: the next call, made as soon as JavaScript sees
+    // the answer, may then start on its own thread again.
+    PENDING.fetch_sub(1, Ordering::Relaxed);
     match r {
       Ok(Ok(v)) => deferred.resolve(Box::new(move |_| Ok(v))),
       Ok(Err(e)) => deferred.reject(to_napi(e)),
@@ -91,8 +94,8 @@ impl<T: ToNapiValue + Send + 'static> Settle<T> {
 
 impl<T: ToNapiValue + 'static> Drop for Settle<T> {
   fn drop(&mut self) {
-    PENDING.fetch_sub(1, Ordering::Relaxed);
     if let Some(deferred) = self.0.take() {
+      PENDING.fetch_sub(1, Ordering::Relaxed);
       deferred.reject(to_napi(mosta_core::Error::internal("the call was cancelled: the runtime shut down")));
     }
   }
