@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import plug from '../index.js'
-import { rejectsWith, withEnv, clearPackageEnv } from './helpers.mjs'
+import { rejectsWith, withEnv, resetPackage } from './helpers.mjs'
 
 const Note = { name: 'Note', collection: 'notes', fields: { text: { type: 'string', required: true } }, relations: {}, indexes: [] }
 const Audit = { name: 'Audit', collection: 'audits', timestamps: true, fields: { action: { type: 'string' } } }
@@ -15,10 +15,7 @@ describe('data-plug API', () => {
   let dir
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mosta-api-'))
-    clearPackageEnv()
-    plug.clearRegistry()
-    plug.resetDialect()
-    plug.resetSystemDialect()
+    resetPackage()
   })
   afterEach(async () => {
     await plug.disconnect().catch(() => {})

@@ -139,3 +139,11 @@ export function clearPackageEnv() {
     if (/(^|_)(MOSTA_|DB_|SGBD_URI)/.test(k)) delete process.env[k]
   }
 }
+
+/** A clean slate for a test of the package API: no package variables, schemas or dialects. */
+export function resetPackage() {
+  clearPackageEnv()
+  plug.clearRegistry()
+  plug.resetDialect()
+  plug.resetSystemDialect()
+}

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import plug from '../index.js'
 import { startNetServer } from '../tools/net-server.mjs'
-import { rejectsWith, withEnv, clearPackageEnv } from './helpers.mjs'
+import { rejectsWith, withEnv, resetPackage } from './helpers.mjs'
 
 const Team = { name: 'Team', collection: 'teams', fields: { name: { type: 'string', required: true } }, relations: { members: { target: 'Member', type: 'one-to-many', mappedBy: 'team' } } }
 const Member = {
@@ -24,13 +24,10 @@ const FAST = { MOSTA_AUTH_POLL_SCALE: '0.01', MOSTA_NET_RETRY_BASE_MS: '5' }
 
 let home
 beforeEach(() => {
-  clearPackageEnv()
+  resetPackage()
   home = mkdtempSync(join(tmpdir(), 'mosta-net-home-'))
   process.env.XDG_CONFIG_HOME = home
   Object.assign(process.env, FAST)
-  plug.resetDialect()
-  plug.resetSystemDialect()
-  plug.clearRegistry()
 })
 afterEach(async () => {
   await plug.disconnect().catch(() => {})
@@ -44,6 +41,16 @@ async function approveNext(server, deny = false) {
   return code
 }
 
+/** `getDialect()` in NET mode against `server`, approving the device flow it starts. */
+async function netDialectApproved(server) {
+  process.env.MOSTA_DATA = 'net'
+  process.env.MOSTA_NET_URL = server.url
+  const approving = approveNext(server)
+  const d = await plug.getDialect()
+  await approving
+  return d
+}
+
 const authorizeCalls = (server) => server.requests.filter((r) => r.path === '/api/v1/auth/device/authorize').length
 
 describe('NET dialect over REST with the device flow', () => {
@@ -54,11 +61,7 @@ describe('NET dialect over REST with the device flow', () => {
   after(() => server.close())
 
   it('getDialect runs the device flow, caches the key, then every call round-trips', async () => {
-    process.env.MOSTA_DATA = 'net'
-    process.env.MOSTA_NET_URL = server.url
-    const approving = approveNext(server)
-    const d = await plug.getDialect()
-    await approving
+    const d = await netDialectApproved(server)
     assert.equal(d.dialectType, 'net-proxy')
     const cache = JSON.parse(readFileSync(join(home, 'octonet', 'auth.json'), 'utf8'))
     const entry = cache[server.url]
@@ -103,7 +106,6 @@ describe('NET dialect over REST with the device flow', () => {
   })
 
   it('ids and collection names are URL-encoded; unknown collections are errors, not null', async () => {
-    const d = await withEnv({ MOSTA_DATA: 'net', MOSTA_NET_URL: server.url, MOSTA_NET_API_KEY: server.keys()[0] || 'none' }, () => plug.getDialect())
     server.addKey('k-encode')
     await plug.disconnect()
     await withEnv({ MOSTA_DATA: 'net', MOSTA_NET_URL: server.url, MOSTA_NET_API_KEY: 'k-encode' }, async () => {
@@ -115,15 +117,10 @@ describe('NET dialect over REST with the device flow', () => {
       await rejectsWith(dd.findById({ name: 'Ghost', collection: 'ghosts', fields: {} }, 'x'), 'E_NET_HTTP', { status: 404, dbCode: 'UNKNOWN_ENTITY' })
       await rejectsWith(dd.$transaction(async () => {}), 'E_UNSUPPORTED')
     })
-    void d
   })
 
   it('a revoked key triggers exactly one re-authorisation, then the call is replayed', async () => {
-    process.env.MOSTA_DATA = 'net'
-    process.env.MOSTA_NET_URL = server.url
-    const first = approveNext(server)
-    const d = await plug.getDialect()
-    await first
+    const d = await netDialectApproved(server)
     const before = authorizeCalls(server)
     const { access_token: oldKey } = JSON.parse(readFileSync(join(home, 'octonet', 'auth.json'), 'utf8'))[server.url]
     server.revokeKey(oldKey)

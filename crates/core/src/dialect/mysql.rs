@@ -24,7 +24,7 @@ use super::rows::{Cell, RowSink};
 use super::sqlx_pool::{bad_url, join_query, split_query, Driver, ParamRef, Redactor};
 use crate::iso_date::{epoch_ms, write_date};
 use super::AsyncDialect;
-use crate::env::{Backend, OrmConfig};
+use crate::env::OrmConfig;
 use crate::error::{Code, Error, Result};
 use crate::sql::{Param, Stmt};
 
@@ -325,14 +325,6 @@ impl Driver for My {
   const SESSION_ENDED_CODES: &'static [&'static str] = &["1927", "1053"];
   const TABLE_COLUMNS_SQL: &'static str =
     "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position";
-
-  fn dialect_type(backend: Backend) -> &'static str {
-    if backend == Backend::Mariadb {
-      "mariadb"
-    } else {
-      "mysql"
-    }
-  }
 
   /// MariaDB has `INSERT … RETURNING` since 10.5 (not UPDATE); MySQL has neither.
   fn returning(server_version: &str) -> crate::dialect::Returning {

@@ -126,14 +126,10 @@ impl<P: Pool> PooledDialect<P> {
     if e.code != Code::Connection {
       return Err(e);
     }
-    let stale = P::idle_for(&conn).is_some();
     let nothing_ran = P::statements_completed(&conn) == 0 && P::ended_before_running(&e);
-    self.pool.discard(conn).await;
-    if !stale {
+    if !self.discard_failed(conn, &e).await {
       return Err(e);
     }
-    // Its idle siblings are probably dead too (a restart, or sessions killed together).
-    self.pool.flush_idle();
     if rerun == Rerun::IfNotRun && !nothing_ran {
       tracing::warn!(target: "mosta", db_code = ?e.db_code, "a pooled connection died under a write; not re-sent (it may have been applied)");
       e.message.push_str(" (the connection was lost during a write, which may or may not have been applied; the next call uses a new connection)");
@@ -146,6 +142,18 @@ impl<P: Pool> PooledDialect<P> {
       self.pool.discard(fresh).await;
     }
     r
+  }
+
+  /// Closes a connection whose call failed. Returns whether it was an idle connection the
+  /// server had closed; its idle siblings are then probably dead too (a restart, or
+  /// sessions killed together) and are dropped as well.
+  async fn discard_failed(&self, conn: P::Conn, e: &Error) -> bool {
+    let stale = e.code == Code::Connection && P::idle_for(&conn).is_some();
+    self.pool.discard(conn).await;
+    if stale {
+      self.pool.flush_idle();
+    }
+    stale
   }
 
   /// A pooled connection; for a write, pinged first when it was idle for a while.
@@ -183,13 +191,10 @@ impl<P: Pool> PooledDialect<P> {
     }
     let mut conn = self.pool.acquire().await?;
     if let Err(e) = self.engine.begin(&mut conn, iso).await {
-      let stale = e.code == Code::Connection && P::idle_for(&conn).is_some();
-      self.pool.discard(conn).await;
-      if !stale {
+      if !self.discard_failed(conn, &e).await {
         return Err(e);
       }
       // Nothing ran yet: open the transaction on a fresh connection.
-      self.pool.flush_idle();
       conn = self.pool.acquire().await?;
       if let Err(e) = self.engine.begin(&mut conn, iso).await {
         self.pool.discard(conn).await;

@@ -16,7 +16,7 @@ use sqlx::{Column, Encode, Row, Type, ValueRef};
 use super::rows::{write_json_str, Cell, RowSink};
 use super::sqlx_pool::{bad_url, join_query, split_query, Driver, ParamRef, Redactor};
 use super::AsyncDialect;
-use crate::env::{Backend, OrmConfig};
+use crate::env::OrmConfig;
 use crate::error::{Code, Error, Result};
 use crate::sql::{Param, Stmt};
 
@@ -428,14 +428,6 @@ impl Driver for Pg {
   const SESSION_ENDED_CODES: &'static [&'static str] = &["57P01"];
   const TABLE_COLUMNS_SQL: &'static str =
     "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position";
-
-  fn dialect_type(backend: Backend) -> &'static str {
-    if backend == Backend::Cockroachdb {
-      "cockroachdb"
-    } else {
-      "postgres"
-    }
-  }
 
   /// PostgreSQL and CockroachDB return rows from INSERT and UPDATE.
   fn returning(_server_version: &str) -> crate::dialect::Returning {

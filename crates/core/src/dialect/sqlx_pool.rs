@@ -37,8 +37,6 @@ pub trait Driver: Send + Sync + 'static {
   /// Column names of table `$1`/`?` in the current schema or database, in ordinal order.
   const TABLE_COLUMNS_SQL: &'static str;
 
-  /// The `dialectType` a configuration gets (`postgres`/`cockroachdb`, `mysql`/`mariadb`).
-  fn dialect_type(backend: crate::env::Backend) -> &'static str;
   /// Connection options from `SGBD_URI` (a bad URL is `E_CONFIG`, password masked).
   fn connect_options(uri: &str, redactor: &Redactor) -> Result<<<Self::Db as Database>::Connection as sqlx::Connection>::Options>;
 
@@ -141,7 +139,7 @@ where
   let options = D::connect_options(&config.uri, &redactor)?;
   let mut pool = SqlxPool::<D>::open(options, &config, redactor).await?;
   pool.returning = server_returning(&pool).await;
-  let name = D::dialect_type(config.backend);
+  let name = config.backend.as_str();
   Ok(Arc::new(super::pooled::PooledDialect::new(config, pool, name)))
 }
 
