@@ -40,6 +40,19 @@ pub fn write_iso_utc(buf: &mut String, t: &NaiveDateTime) {
   buf.extend(b.iter().map(|&c| c as char));
 }
 
+/// Appends a time of day as the servers print it: `[-]HH:MM:SS`, then `.` and the
+/// microseconds without their trailing zeros when there are any.
+pub fn push_time(buf: &mut String, negative: bool, hours: u64, minutes: u64, seconds: u64, micros: u64) {
+  use std::fmt::Write;
+  let sign = if negative { "-" } else { "" };
+  let _ = write!(buf, "{sign}{hours:02}:{minutes:02}:{seconds:02}");
+  if micros != 0 {
+    let f = format!("{micros:06}");
+    buf.push('.');
+    buf.push_str(f.trim_end_matches('0'));
+  }
+}
+
 /// Replaces `buf` with the calendar date `d` as `YYYY-MM-DD`.
 pub fn write_date(buf: &mut String, d: &NaiveDate) {
   buf.clear();

@@ -56,6 +56,9 @@ impl LiveColumns {
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
+/// The savepoint of a multi-statement write inside a transaction.
+const ATOMIC_SAVEPOINT: &str = "mosta_atomic";
+
 /// Eager relations stop nesting here, so a cycle of eager relations terminates.
 const MAX_EAGER_DEPTH: usize = 4;
 
@@ -201,10 +204,10 @@ impl SqlEngine {
           }
         }
       }
-      Request::Create { data } => self.create(c, s, data.clone()).await,
+      Request::Create { data } => self.create(c, s, data).await,
       Request::Update { id, data } => match id {
         None => Ok("null".into()),
-        Some(id) => self.update(c, s, id, data.clone()).await,
+        Some(id) => self.update(c, s, id, data).await,
       },
       Request::UpdateMany { filter, data } => {
         let data = data.as_object().cloned().unwrap_or_default();
@@ -239,9 +242,9 @@ impl SqlEngine {
         match ids.first().and_then(Value::as_str) {
           Some(id) => {
             let id = id.to_string();
-            self.update(c, s, &id, data.clone()).await
+            self.update(c, s, &id, data).await
           }
-          None => self.create(c, s, data.clone()).await,
+          None => self.create(c, s, data).await,
         }
       }
       Request::Increment { id, field, amount } => {
@@ -265,7 +268,7 @@ impl SqlEngine {
             let mut data = Map::new();
             data.insert("id".into(), Value::String(id.clone()));
             data.insert(field.clone(), amount.clone());
-            self.create(c, s, Value::Object(data)).await
+            self.create(c, s, &Value::Object(data)).await
           }
         }
       }
@@ -384,38 +387,41 @@ impl SqlEngine {
   /// transaction, else a transaction. Returns whether one was opened.
   async fn atomic_begin<C: Conn>(&self, c: &mut C, in_tx: bool) -> Result<()> {
     if in_tx {
-      self.batch(c, &format!("SAVEPOINT {}", self.flavour.quote("mosta_atomic"))).await
+      self.savepoint(c, ATOMIC_SAVEPOINT).await
     } else {
-      for sql in self.flavour.begin(None) {
-        self.batch(c, &sql).await?;
-      }
-      Ok(())
+      self.begin(c, None).await
     }
   }
 
   async fn atomic_end<C: Conn, T>(&self, c: &mut C, in_tx: bool, r: Result<T>) -> Result<T> {
-    let sp = self.flavour.quote("mosta_atomic");
-    match (&r, in_tx) {
-      (Ok(_), true) => self.batch(c, &format!("RELEASE SAVEPOINT {sp}")).await?,
-      (Ok(_), false) => self.batch(c, "COMMIT").await?,
-      (Err(_), true) => {
-        let _ = self.batch(c, &format!("ROLLBACK TO SAVEPOINT {sp}")).await;
-        let _ = self.batch(c, &format!("RELEASE SAVEPOINT {sp}")).await;
-      }
-      (Err(_), false) => {
-        let _ = self.batch(c, "ROLLBACK").await;
+    let sp = in_tx.then_some(ATOMIC_SAVEPOINT);
+    match &r {
+      Ok(_) => self.commit(c, sp).await?,
+      Err(_) => {
+        let _ = self.rollback(c, sp).await;
+        if let Some(sp) = sp {
+          let _ = self.commit(c, Some(sp)).await;
+        }
       }
     }
     r
   }
 
   /// `create` (§7.4). The row and its junction rows are written atomically.
-  async fn create<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, data: Value) -> Result<String> {
-    let Value::Object(mut data) = data else { return Err(Error::arg("create: data must be an object").with_field("data")) };
-    if let (Some(d), Some(v)) = (&s.discriminator, &s.discriminator_value) {
-      data.insert(d.clone(), v.clone());
-    }
-    self.ensure_columns(c, s, &data).await;
+  async fn create<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, data: &Value) -> Result<String> {
+    let Value::Object(given) = data else { return Err(Error::arg("create: data must be an object").with_field("data")) };
+    // The discriminator value overrides the caller's: only then is the data copied.
+    let with_discriminator;
+    let data = match (&s.discriminator, &s.discriminator_value) {
+      (Some(d), Some(v)) => {
+        let mut m = given.clone();
+        m.insert(d.clone(), v.clone());
+        with_discriminator = m;
+        &with_discriminator
+      }
+      _ => given,
+    };
+    self.ensure_columns(c, s, data).await;
     let id = match data.get("id") {
       Some(v) if js_truthy(v) => value_to_id(v),
       _ => uuid::Uuid::new_v4().to_string(),
@@ -430,8 +436,8 @@ impl SqlEngine {
       })
       .filter(|(_, ids)| !ids.is_empty())
       .collect();
-    let mut returning = c.returning().insert && Self::reads_back_plainly(s, &data);
-    let query::Insert { stmt: mut insert, columns } = query::insert(self.flavour, s, &id, &data)?;
+    let mut returning = c.returning().insert && Self::reads_back_plainly(s, data);
+    let query::Insert { stmt: mut insert, columns } = query::insert(self.flavour, s, &id, data)?;
     let layout = if returning { self.table_layout(c, s).await } else { None };
     // `RETURNING` shows the row before AFTER triggers ran: read it back instead.
     returning &= !layout.as_ref().is_some_and(|l| l.has_triggers);
@@ -532,16 +538,16 @@ impl SqlEngine {
   }
 
   /// `update` (§7.5): null when the row is missing or soft-deleted.
-  async fn update<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, id: &str, data: Value) -> Result<String> {
+  async fn update<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, id: &str, data: &Value) -> Result<String> {
     let Value::Object(data) = data else { return Err(Error::arg("update: data must be an object").with_field("data")) };
     // With RETURNING, one statement checks the row is alive, writes it and reads it back;
     // otherwise the reference's three steps (exists, UPDATE, findById).
-    let how = if c.returning().update && Self::reads_back_plainly(s, &data) { ById::LiveReturning } else { ById::Plain };
+    let how = if c.returning().update && Self::reads_back_plainly(s, data) { ById::LiveReturning } else { ById::Plain };
     if how == ById::Plain && !self.exists(c, s, id).await? {
       return Ok("null".into());
     }
-    self.ensure_columns(c, s, &data).await;
-    let st = query::update_by_id(self.flavour, s, id, &data, how)?;
+    self.ensure_columns(c, s, data).await;
+    let st = query::update_by_id(self.flavour, s, id, data, how)?;
     if st.is_none() && how == ById::LiveReturning && !self.exists(c, s, id).await? {
       return Ok("null".into()); // nothing to SET: only the liveness check remains
     }
@@ -718,19 +724,19 @@ impl SqlEngine {
         continue;
       }
       let (col, decl) = match s.relation(k) {
-        Some(r) if r.kind.has_column() => (r.fk_column().to_string(), self.flavour.id_type().to_string()),
+        Some(r) if r.kind.has_column() => (r.fk_column(), self.flavour.id_type()),
         Some(_) => continue,
         None => {
           let ty = s.field(k).map(|f| f.ty).unwrap_or_else(|| if s.is_date_column(k) { FieldType::Date } else { FieldType::infer(v) });
-          (k.clone(), self.flavour.sql_type(ty).to_string())
+          (k.as_str(), self.flavour.sql_type(ty))
         }
       };
-      if cols.iter().any(|c| c.eq_ignore_ascii_case(&col)) {
+      if cols.iter().any(|c| c.eq_ignore_ascii_case(col)) {
         continue;
       }
-      let sql = format!("ALTER TABLE {} ADD {} {decl}", self.flavour.quote(&s.table), self.flavour.quote(&col));
+      let sql = ddl::add_column(self.flavour, &s.table, col, decl);
       if self.batch_logged(c, &sql, &format!("auto-ALTER {}.{col}", s.table)).await {
-        cols.insert(col);
+        cols.insert(col.to_string());
         if in_tx {
           *c.ddl_in_tx() = true;
         }
@@ -863,16 +869,7 @@ impl SqlEngine {
   /// dropped. Per-table failures are logged.
   pub async fn drop_schema<C: Conn>(&self, c: &mut C, schemas: &[Arc<Schema>]) -> Result<Vec<String>> {
     let prefix = &self.config.table_prefix;
-    let mut logical: Vec<String> = Vec::new();
-    for s in schemas {
-      for r in s.relations.iter().filter(|r| r.is_junction()) {
-        let t = r.through.clone().unwrap_or_default();
-        if !logical.contains(&t) {
-          logical.push(t);
-        }
-      }
-    }
-    logical.extend(schemas.iter().map(|s| s.collection.clone()));
+    let logical = junctions_then_entities(schemas);
     let physical: Vec<String> = logical.iter().map(|t| format!("{prefix}{t}")).collect();
     let mut dropped = Vec::new();
     for (name, r) in logical.iter().zip(self.without_fk_checks(c, &physical).await) {
@@ -919,18 +916,8 @@ impl SqlEngine {
       None => self.active(),
       Some(h) => h.iter().map(|h| self.schema(*h)).collect::<Result<_>>()?,
     };
-    let mut names: Vec<String> = Vec::new();
-    for s in &schemas {
-      for r in s.relations.iter().filter(|r| r.is_junction()) {
-        let t = r.through.clone().unwrap_or_default();
-        if !names.contains(&t) {
-          names.push(t);
-        }
-      }
-    }
-    names.extend(schemas.iter().map(|s| s.collection.clone()));
     let mut done = Vec::new();
-    for n in names {
+    for n in junctions_then_entities(&schemas) {
       match self.truncate_table(c, &n).await {
         Ok(()) => done.push(n),
         Err(e) => tracing::warn!(target: "mosta::ddl", "truncate {n} failed: {}", e.message),
@@ -1000,6 +987,20 @@ impl SqlEngine {
       Some(sp) => self.batch(c, &format!("ROLLBACK TO SAVEPOINT {}", self.flavour.quote(sp))).await,
     }
   }
+}
+
+/// The (unprefixed) tables of `schemas`, junction tables first: the order that empties or
+/// drops children before the tables they reference.
+fn junctions_then_entities(schemas: &[Arc<Schema>]) -> Vec<String> {
+  let mut names: Vec<String> = Vec::new();
+  for r in schemas.iter().flat_map(|s| s.relations.iter()).filter(|r| r.is_junction()) {
+    let t = r.through.clone().unwrap_or_default();
+    if !names.contains(&t) {
+      names.push(t);
+    }
+  }
+  names.extend(schemas.iter().map(|s| s.collection.clone()));
+  names
 }
 
 fn dedup(v: Vec<String>) -> Vec<String> {

@@ -9,7 +9,6 @@
 //! *matched* rows (sqlx sets `CLIENT_FOUND_ROWS`, as mysql2 and the mariadb driver do), so
 //! an UPDATE that sets a column to the value it already has still counts.
 
-use std::fmt::Write;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -214,13 +213,7 @@ pub struct Plan {
 }
 
 fn time_text(t: &MySqlTime, buf: &mut String) {
-  let sign = if t.sign().is_negative() { "-" } else { "" };
-  let _ = write!(buf, "{sign}{:02}:{:02}:{:02}", t.hours(), t.minutes(), t.seconds());
-  if t.microseconds() != 0 {
-    let f = format!("{:06}", t.microseconds());
-    buf.push('.');
-    buf.push_str(f.trim_end_matches('0'));
-  }
+  crate::iso_date::push_time(buf, t.sign().is_negative(), t.hours().into(), t.minutes().into(), t.seconds().into(), t.microseconds().into());
 }
 
 fn decode<'r, T: Decode<'r, MySql>>(v: &MySqlValueRef<'r>) -> Option<T> {

@@ -268,14 +268,9 @@ fn date(b: &[u8], buf: &mut String) -> Option<()> {
 
 /// `HH:MM:SS[.ffffff]` with trailing fraction zeros dropped, as PostgreSQL prints a time.
 fn time(b: &[u8], buf: &mut String) -> Option<()> {
-  let us = be_i64(b)?;
-  let (s, frac) = (us / 1_000_000, us % 1_000_000);
-  let _ = write!(buf, "{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
-  if frac != 0 {
-    let f = format!("{frac:06}");
-    buf.push('.');
-    buf.push_str(f.trim_end_matches('0'));
-  }
+  let us = u64::try_from(be_i64(b)?).ok()?;
+  let s = us / 1_000_000;
+  crate::iso_date::push_time(buf, false, s / 3600, s / 60 % 60, s % 60, us % 1_000_000);
   Some(())
 }
 

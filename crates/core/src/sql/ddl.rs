@@ -223,9 +223,10 @@ pub fn missing_columns(f: &dyn Flavour, schema: &Schema, existing: &[String]) ->
   out
 }
 
-/// `ALTER TABLE … ADD <col> <type>` for an undeclared key written by create/update (§3).
-pub fn add_column(f: &dyn Flavour, table: &str, col: &str, ty: FieldType) -> String {
-  format!("ALTER TABLE {} ADD {} {}", f.quote(table), f.quote(col), f.sql_type(ty))
+/// `ALTER TABLE … ADD <col> <type>` for a key written by create/update that the table
+/// lacks (§3); `decl` is the column's SQL type.
+pub fn add_column(f: &dyn Flavour, table: &str, col: &str, decl: &str) -> String {
+  format!("ALTER TABLE {} ADD {} {decl}", f.quote(table), f.quote(col))
 }
 
 #[cfg(test)]

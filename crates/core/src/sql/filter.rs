@@ -105,14 +105,13 @@ pub fn push_where(buf: &mut SqlBuf, schema: &Schema, filter: &Value, auto: Auto)
     Value::Object(o) => o,
     other => return Err(Error::filter(format!("{}: a filter must be an object, got {}", schema.name, kind(other)))),
   };
-  let start = buf.sql.len();
   let mut n = 0usize;
   let disc = auto_discriminator(schema, auto);
   for (k, v) in obj {
     if Some(k.as_str()) == disc {
       continue; // the schema's discriminator value overrides the caller's
     }
-    push_condition(buf, schema, k, v, &mut n, start)?;
+    push_condition(buf, schema, k, v, &mut n)?;
   }
   push_auto(buf, schema, disc, obj.contains_key("deletedAt"), auto, &mut n);
   if n == 0 {
@@ -182,10 +181,9 @@ fn kind(v: &Value) -> &'static str {
 /// A filter with no keys (and no automatic conditions) for nested `$or`/`$and` members.
 fn push_nested(buf: &mut SqlBuf, schema: &Schema, member: &Value, op: &str) -> Result<()> {
   let o = member.as_object().ok_or_else(|| Error::filter(format!("{}: every {op} member must be an object, got {}", schema.name, kind(member))))?;
-  let start = buf.sql.len();
   let mut n = 0;
   for (k, v) in o {
-    push_condition(buf, schema, k, v, &mut n, start)?;
+    push_condition(buf, schema, k, v, &mut n)?;
   }
   if n == 0 {
     buf.push("1=1");
@@ -193,7 +191,7 @@ fn push_nested(buf: &mut SqlBuf, schema: &Schema, member: &Value, op: &str) -> R
   Ok(())
 }
 
-fn push_condition(buf: &mut SqlBuf, schema: &Schema, key: &str, v: &Value, n: &mut usize, _start: usize) -> Result<()> {
+fn push_condition(buf: &mut SqlBuf, schema: &Schema, key: &str, v: &Value, n: &mut usize) -> Result<()> {
   if key == "$or" || key == "$and" {
     let list = v.as_array().ok_or_else(|| Error::filter(format!("{}: {key} must be an array, got {}", schema.name, kind(v))))?;
     if list.is_empty() {

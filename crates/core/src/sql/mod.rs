@@ -157,10 +157,6 @@ pub trait Flavour: Send + Sync + 'static {
   fn push_quoted(&self, sql: &mut String, ident: &str) {
     push_quoted(sql, self.quote_char(), ident);
   }
-
-  fn backend_reads_dates_as_dates(&self) -> bool {
-    false
-  }
 }
 
 /// Quotes an identifier, doubling embedded quote characters so no input can end the

@@ -93,7 +93,4 @@ impl Flavour for Mysql {
   fn list_tables_sql(&self) -> &'static str {
     "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name"
   }
-  fn backend_reads_dates_as_dates(&self) -> bool {
-    true
-  }
 }

@@ -17,7 +17,7 @@ impl Flavour for Postgres {
   }
   fn push_placeholder(&self, sql: &mut String, n: usize, cast: Option<FieldType>) {
     sql.push('$');
-    sql.push_str(itoa(n).as_str());
+    sql.push_str(itoa::Buffer::new().format(n));
     if let Some(ty) = cast {
       sql.push_str("::");
       sql.push_str(self.sql_type(ty));
@@ -87,11 +87,4 @@ impl Flavour for Postgres {
   fn list_tables_sql(&self) -> &'static str {
     "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
   }
-  fn backend_reads_dates_as_dates(&self) -> bool {
-    true
-  }
-}
-
-fn itoa(n: usize) -> String {
-  n.to_string()
 }
