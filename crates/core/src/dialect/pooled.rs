@@ -96,6 +96,9 @@ impl<P: Pool> PooledDialect<P> {
   /// The transaction a call belongs to: its context id, else the explicit transaction.
   fn slot_for(&self, tx: Option<&str>) -> Result<Option<Slot<P::Conn>>> {
     let txs = self.txs.lock().map_err(|_| poisoned())?;
+    if txs.is_empty() {
+      return Ok(None); // the common case: no transaction open, no second lock
+    }
     if let Some(id) = tx {
       if let Some(s) = txs.get(id) {
         return Ok(Some(s.clone()));
