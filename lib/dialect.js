@@ -7,6 +7,7 @@
 
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { fromNative, invalidArgument } = require('./errors')
+const { Pieces } = require('./pieces')
 
 /** RegExp values in filters travel as `{ $re, flags }` (JSON has no RegExp). */
 function filterReplacer(_key, value) {
@@ -60,6 +61,11 @@ class Dialect {
     this._meta = []
     this._byName = new Map()
     this._tx = new AsyncLocalStorage()
+    // Pooled dialects send large row answers in pieces (see pieces.js).
+    if (typeof native.onPieces === 'function') {
+      this._pieces = new Pieces(parseRows)
+      native.onPieces((id, json) => this._pieces.receive(id, json))
+    }
   }
 
   // ------------------------------------------------------------ schemas and plumbing
@@ -90,21 +96,36 @@ class Dialect {
     return s === undefined ? undefined : s.id
   }
 
-  _call(method, schema, args, decode, withFilters = true) {
+  /** `stream`: the id under which a large row answer may arrive in pieces. */
+  _call(method, schema, args, decode, withFilters = true, stream = undefined) {
     let out
     try {
       const h = this._handle(schema)
-      out = this._native.call(method, h, encode(args, withFilters), this._txId())
+      out = this._native.call(method, h, encode(args, withFilters), this._txId(), stream)
     } catch (e) {
       return Promise.reject(fromNative(e))
     }
     return settle(out, (s) => decode(this, schema, s))
   }
 
+  /** A call answering a list of rows, which may arrive in pieces. */
+  _callRows(method, schema, args) {
+    const pieces = this._pieces
+    if (pieces === undefined) return this._call(method, schema, args, rows)
+    const id = pieces.open()
+    return this._call(method, schema, args, (_d, _sc, s) => pieces.close(id, s), true, id).then(
+      (list) => reviveRows(this, schema, list),
+      (e) => {
+        pieces.discard(id)
+        throw e
+      },
+    )
+  }
+
   // ------------------------------------------------------------ IDialect: reads
 
   find(schema, filter = {}, options) {
-    return this._call('find', schema, [filter, options], rows)
+    return this._callRows('find', schema, [filter, options])
   }
   findOne(schema, filter = {}, options) {
     return this._call('findOne', schema, [filter, options], row)
@@ -128,7 +149,7 @@ class Dialect {
     return this._call('aggregate', schema, [stages, options], (_d, _sc, s) => parseRows(s))
   }
   search(schema, query, fields, options) {
-    return this._call('search', schema, [query, fields, options], rows)
+    return this._callRows('search', schema, [query, fields, options])
   }
 
   // ------------------------------------------------------------ IDialect: writes
@@ -369,7 +390,10 @@ function parseRows(s) {
 }
 
 function rows(d, schema, s) {
-  const list = parseRows(s)
+  return reviveRows(d, schema, parseRows(s))
+}
+
+function reviveRows(d, schema, list) {
   if (d._revive) for (const r of list) reviveRow(d, schema, r)
   return list
 }

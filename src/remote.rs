@@ -1,23 +1,30 @@
 //! Dialects whose calls wait (PostgreSQL, MySQL/MariaDB pools, NET): every method starts its
 //! future on the calling thread and returns a Promise once it has to wait (see `eager`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use mosta_core::dialect::chunks;
 use mosta_core::dialect::{Admin, AsyncDialect};
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use crate::eager;
 use crate::errors::napi;
 
+/// JavaScript's receiver of answer pieces: `(streamId, json)`. Weak: it never keeps the
+/// process alive.
+type PieceFn = ThreadsafeFunction<FnArgs<(u32, String)>, (), FnArgs<(u32, String)>, Status, false, true>;
+
 #[napi]
 pub struct NativeAsync {
   inner: Arc<dyn AsyncDialect>,
+  pieces: Mutex<Option<Arc<PieceFn>>>,
 }
 
 impl NativeAsync {
   pub fn new(inner: Arc<dyn AsyncDialect>) -> Self {
-    NativeAsync { inner }
+    NativeAsync { inner, pieces: Mutex::new(None) }
   }
 }
 
@@ -52,9 +59,29 @@ impl NativeAsync {
     spawn(env, self.inner.clone().init_schema(handles))
   }
 
+  /// Registers the receiver of the pieces of large answers (see `chunks`).
+  #[napi(ts_args_type = "receive: (stream: number, json: string) => void")]
+  pub fn on_pieces(&self, receive: Function<FnArgs<(u32, String)>, ()>) -> Result<()> {
+    let tsfn = receive.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
+    *self.pieces.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(tsfn));
+    Ok(())
+  }
+
+  /// `stream`: the id under which pieces of a large row answer are sent to the `onPieces`
+  /// receiver while the query runs.
   #[napi(ts_return_type = "string | Promise<string>")]
-  pub fn call<'e>(&self, env: &'e Env, method: String, handle: u32, args: String, tx: Option<String>) -> Result<Answer<'e, String>> {
-    spawn(env, self.inner.clone().call(method, handle, args, tx))
+  pub fn call<'e>(&self, env: &'e Env, method: String, handle: u32, args: String, tx: Option<String>, stream: Option<u32>) -> Result<Answer<'e, String>> {
+    let fut = self.inner.clone().call(method, handle, args, tx);
+    let receiver = stream.and_then(|id| Some((id, self.pieces.lock().ok()?.clone()?)));
+    match receiver {
+      None => spawn(env, fut),
+      Some((id, tsfn)) => {
+        let send: chunks::ChunkFn = Arc::new(move |json| {
+          tsfn.call(FnArgs::from((id, json)), ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        spawn(env, Box::pin(chunks::scope(send, fut)))
+      }
+    }
   }
 
   #[napi(ts_return_type = "string | Promise<string>")]

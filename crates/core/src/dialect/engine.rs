@@ -117,6 +117,14 @@ impl SqlEngine {
     Ok(sink.finish())
   }
 
+  /// `query_json` for a list that is the call's whole answer: it may go out in pieces.
+  async fn answer_rows<C: Conn>(&self, c: &mut C, st: &Stmt, s: &Arc<Schema>) -> Result<String> {
+    self.log(st);
+    let mut sink = JsonRows::cached(&self.plans, Some(s), false).streamed();
+    c.query(st, &mut sink).await?;
+    Ok(sink.finish())
+  }
+
   async fn query_rows<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Arc<Schema>>) -> Result<Vec<Map<String, Value>>> {
     self.log(st);
     let mut sink = ValueRows::cached(&self.plans, s);
@@ -172,7 +180,7 @@ impl SqlEngine {
     match req {
       Request::Find { filter, options } => {
         let o = QueryOptions::parse(options, s)?;
-        self.query_json(c, &query::select(f, s, filter, &o)?, Some(s), false).await
+        self.answer_rows(c, &query::select(f, s, filter, &o)?, s).await
       }
       Request::FindOne { filter, options } => {
         let mut o = QueryOptions::parse(options, s)?;
@@ -277,7 +285,7 @@ impl SqlEngine {
       Request::Search { query: q, fields, options } => {
         let o = QueryOptions::parse(options, s)?;
         let fields = fields.clone().unwrap_or_else(|| s.fields.iter().filter(|f| f.ty == FieldType::String).map(|f| f.name.clone()).collect());
-        self.query_json(c, &query::search(f, s, q, &fields, &o)?, Some(s), false).await
+        self.answer_rows(c, &query::search(f, s, q, &fields, &o)?, s).await
       }
     }
   }

@@ -3,6 +3,7 @@
 //! their `Conn` (how a statement runs and how cells and errors come back); the NET dialect
 //! maps the same requests onto HTTP.
 
+pub mod chunks;
 pub mod echo;
 pub mod engine;
 pub mod mysql;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
+use super::chunks::{self, ChunkFn, CHUNK_BYTES};
 use crate::schema::{FieldType, RelKind, Schema};
 
 /// One column value as a driver hands it over.
@@ -208,6 +209,9 @@ pub struct JsonRows<'s> {
   single: bool,
   /// Columns that held a `Cell::Date`, in order of first sight.
   date_cols: Vec<usize>,
+  /// Where full pieces of a large answer go (see `chunks`), and how many went.
+  chunks: Option<ChunkFn>,
+  sent: usize,
 }
 
 impl<'s> JsonRows<'s> {
@@ -223,7 +227,12 @@ impl<'s> JsonRows<'s> {
     Self::from_source(PlanSource::Cached(cache, schema), single)
   }
   fn from_source(source: PlanSource<'s>, single: bool) -> Self {
-    JsonRows { source, plan: Arc::default(), out: String::with_capacity(512), rows: 0, in_row: false, single, date_cols: Vec::new() }
+    JsonRows { source, plan: Arc::default(), out: String::with_capacity(512), rows: 0, in_row: false, single, date_cols: Vec::new(), chunks: None, sent: 0 }
+  }
+  /// Sends the rows on in pieces when the running call asked for that (`chunks::scope`).
+  pub fn streamed(mut self) -> Self {
+    self.chunks = if self.single { None } else { chunks::current() };
+    self
   }
   pub fn rows(&self) -> usize {
     self.rows
@@ -238,12 +247,21 @@ impl<'s> JsonRows<'s> {
       } else {
         std::mem::take(&mut self.out)
       }
-    } else if self.rows == 0 {
+    } else if self.out.is_empty() {
       "[]".into()
     } else {
       self.out.push(']');
       std::mem::take(&mut self.out)
     };
+    let body = self.with_date_line(body);
+    if self.sent == 0 {
+      return body;
+    }
+    format!("C{}\n{body}", self.sent)
+  }
+
+  /// `body` behind a line `D["col",…]` naming the date-time columns seen so far, if any.
+  fn with_date_line(&self, body: String) -> String {
     if self.date_cols.is_empty() {
       return body;
     }
@@ -259,13 +277,24 @@ impl<'s> JsonRows<'s> {
     marked.push_str(&body);
     marked
   }
+
+  /// Sends the rows so far as one piece once they fill `CHUNK_BYTES`.
+  fn send_full_piece(&mut self) {
+    let Some(send) = self.chunks.as_ref().filter(|_| self.out.len() >= CHUNK_BYTES) else { return };
+    let send = send.clone();
+    let mut body = std::mem::replace(&mut self.out, String::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 8));
+    body.push(']');
+    send(self.with_date_line(body));
+    self.sent += 1;
+  }
+
   fn open_row(&mut self) {
     if self.in_row {
       return;
     }
     self.in_row = true;
     if !self.single {
-      self.out.push(if self.rows == 0 { '[' } else { ',' });
+      self.out.push(if self.out.is_empty() { '[' } else { ',' });
     }
     self.out.push('{');
   }
@@ -385,6 +414,7 @@ impl RowSink for JsonRows<'_> {
     self.out.push('}');
     self.in_row = false;
     self.rows += 1;
+    self.send_full_piece();
   }
 }
 
@@ -634,5 +664,60 @@ mod tests {
     let mut out = String::new();
     write_json_str(&mut out, "a\u{1}b\nc");
     assert_eq!(out, "\"a\\u0001b\\nc\"");
+  }
+
+  /// A streamed answer's pieces and its last part, each as (date line, rows).
+  fn split_answer(text: &str) -> (Option<&str>, Vec<Value>) {
+    let (dates, body) = match text.strip_prefix('D') {
+      Some(rest) => {
+        let (line, body) = rest.split_once('\n').unwrap();
+        (Some(line), body)
+      }
+      None => (None, text),
+    };
+    (dates, serde_json::from_str::<Vec<Value>>(body).unwrap())
+  }
+
+  #[test]
+  fn a_streamed_answer_goes_out_in_pieces_that_add_up_to_the_whole() {
+    let pad = "p".repeat(100);
+    // The date column holds values only from row 1500 on: earlier pieces have no date line.
+    let rows: Vec<Vec<Cell<'_>>> =
+      (0..3000).map(|i| vec![Cell::Int(i), Cell::Text(&pad), if i >= 1500 { Cell::Date(i * 1000) } else { Cell::Null }]).collect();
+    let names = ["n", "pad", "at"];
+    let mut whole = JsonRows::new(None);
+    feed(&mut whole, &names, &rows);
+    let (_, expected) = split_answer(&whole.finish());
+
+    let pieces = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sent = pieces.clone();
+    let send: ChunkFn = Arc::new(move |p| sent.lock().unwrap().push(p));
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let (answer, single) = rt.block_on(chunks::scope(send, async {
+      let mut sink = JsonRows::new(None).streamed();
+      feed(&mut sink, &names, &rows);
+      let mut one = JsonRows::single(None).streamed();
+      feed(&mut one, &names, &rows);
+      (sink.finish(), one.finish())
+    }));
+    let pieces = pieces.lock().unwrap();
+    assert!(pieces.len() >= 4, "{} pieces", pieces.len());
+    let (count, last) = answer.split_once('\n').unwrap();
+    assert_eq!(count, format!("C{}", pieces.len()));
+    let mut all = Vec::new();
+    for p in pieces.iter() {
+      assert!(p.len() >= CHUNK_BYTES, "a piece is sent once full");
+      let (dates, rows) = split_answer(p);
+      let has_dates = rows.iter().any(|r| r["at"].is_number());
+      assert_eq!(dates, has_dates.then_some("[\"at\"]"), "a piece names its date columns when it has some");
+      all.extend(rows);
+    }
+    all.extend(split_answer(last).1);
+    assert_eq!(all, expected);
+    assert!(single.starts_with('{'), "a single row is never split");
+    // Outside a scope nothing is streamed.
+    let mut plain = JsonRows::new(None).streamed();
+    feed(&mut plain, &names, &rows);
+    assert_eq!(split_answer(&plain.finish()).1, expected);
   }
 }

@@ -424,13 +424,38 @@ where
     !self.in_tx && matches!(e, sqlx::Error::Database(db) if D::is_stale_statement(db.as_ref()))
   }
 
-  async fn fetch(&mut self, st: &Stmt) -> std::result::Result<Vec<<D::Db as Database>::Row>, sqlx::Error> {
+  /// Runs a query and pushes its rows into `sink` as they arrive, so decoding overlaps the
+  /// server still sending (a large read no longer waits for its last row before the first
+  /// is decoded). Returns how many rows were pushed, also on failure.
+  async fn stream_rows(&mut self, st: &Stmt, sink: &mut dyn RowSink) -> std::result::Result<usize, (sqlx::Error, usize)> {
+    use futures_util::TryStreamExt;
+    use sqlx::{Column, Row};
     let mut q = sqlx::query::<D::Db>(AssertSqlSafe(D::statement_sql(st)));
     for p in &st.params {
       q = q.bind(ParamRef(p));
     }
     self.busy = true;
-    let r = q.fetch_all(self.conn.as_mut().expect(LIVE)).await;
+    let buf = &mut self.buf;
+    let mut rows = q.fetch(self.conn.as_mut().expect(LIVE));
+    let mut plan = None;
+    let mut pushed = 0;
+    let r = loop {
+      match rows.try_next().await {
+        Ok(Some(row)) => {
+          let plan = plan.get_or_insert_with(|| {
+            let names: Vec<&str> = row.columns().iter().map(|c| c.name()).collect();
+            sink.columns(&names);
+            D::plan(&row)
+          });
+          D::push_row(plan, &row, buf, sink);
+          sink.end_row();
+          pushed += 1;
+        }
+        Ok(None) => break Ok(pushed),
+        Err(e) => break Err((e, pushed)),
+      }
+    };
+    drop(rows);
     self.busy = false;
     r
   }
@@ -448,26 +473,16 @@ where
 
   async fn query_rows(&mut self, st: &Stmt, sink: &mut dyn RowSink) -> Result<()> {
     self.refresh_statement_cache().await?;
-    let rows = match self.fetch(st).await {
-      Err(e) if self.retry_stale(&e) => {
+    match self.stream_rows(st, sink).await {
+      // A stale prepared statement fails before any row: prepare it again and rerun.
+      Err((e, 0)) if self.retry_stale(&e) => {
         self.conn.as_mut().expect(LIVE).clear_cached_statements().await.map_err(|e| self.failed(e))?;
-        self.fetch(st).await
+        self.stream_rows(st, sink).await.map_err(|(e, _)| self.failed(e))?;
       }
-      other => other,
+      Err((e, _)) => return Err(self.failed(e)),
+      Ok(_) => {}
     }
-    .map_err(|e| self.failed(e))?;
     self.completed += 1;
-    let Some(first) = rows.first() else { return Ok(()) };
-    let plan = D::plan(first);
-    {
-      use sqlx::{Column, Row};
-      let names: Vec<&str> = first.columns().iter().map(|c| c.name()).collect();
-      sink.columns(&names);
-    }
-    for row in &rows {
-      D::push_row(&plan, row, &mut self.buf, sink);
-      sink.end_row();
-    }
     Ok(())
   }
 
