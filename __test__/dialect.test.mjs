@@ -415,6 +415,60 @@ await forEachBackend('dialect', (b) => {
       await rejectsWith(d.create(Product, { name: 'Mallet2', price: 1, manual: m.id }), 'E_UNIQUE', { field: 'manualId' })
     })
 
+    it('relations of many rows are read together and match each row', async () => {
+      const cats = []
+      for (let i = 0; i < 3; i++) cats.push(await d.create(Category, { name: `shelf ${i}`, rank: 10 + i }))
+      const tags = [await d.create(Tag, { label: 't0' }), await d.create(Tag, { label: 't1' })]
+      const made = []
+      for (let i = 0; i < 30; i++) {
+        const labels = i % 3 === 0 ? [] : i % 3 === 1 ? [tags[1].id, tags[0].id] : [tags[0].id]
+        made.push(await d.create(Product, { name: `Bulk ${i}`, sku: `B${i}`, price: i, category: cats[i % 3].id, labels }))
+      }
+      const rows = await d.findWithRelations(Product, { sku: { $in: made.map((p) => p.sku) } }, ['category', 'labels'], { sort: { price: 1 } })
+      assert.equal(rows.length, 30)
+      rows.forEach((r, i) => {
+        assert.deepEqual(r.category, { id: cats[i % 3].id, name: `shelf ${i % 3}`, rank: 10 + (i % 3) })
+        const want = i % 3 === 0 ? [] : i % 3 === 1 ? ['t0', 't1'] : ['t0']
+        assert.deepEqual(r.labels.map((l) => l.label).sort(), want, `labels of row ${i}`)
+      })
+      const byCategory = await d.findWithRelations(Category, { id: { $in: cats.map((c) => c.id) } }, ['products'], { sort: { rank: 1 } })
+      byCategory.forEach((c, k) => {
+        assert.deepEqual(c.products.map((p) => p.name).sort(), made.filter((_, i) => i % 3 === k).map((p) => p.name).sort())
+      })
+      await d.deleteMany(Product, { sku: { $in: made.map((p) => p.sku) } })
+    })
+
+    it('populated many-to-one targets get their own eager relations', async () => {
+      const Badge = { name: 'Badge', collection: 'badges', fields: { code: { type: 'string' } }, relations: {}, indexes: [] }
+      const Owner = { name: 'Owner', collection: 'owners', fields: { name: { type: 'string' } }, relations: { badge: { target: 'Badge', type: 'one-to-one', joinColumn: 'badgeId', fetch: 'eager' } }, indexes: [] }
+      const Pet = { name: 'Pet', collection: 'pets', fields: { name: { type: 'string' } }, relations: { owner: { target: 'Owner', type: 'many-to-one' } }, indexes: [] }
+      await d.initSchema([Badge, Owner, Pet])
+      const badge = await d.create(Badge, { code: 'B-1' })
+      const ann = await d.create(Owner, { name: 'Ann', badge: badge.id })
+      const bob = await d.create(Owner, { name: 'Bob' })
+      for (const [name, owner] of [['Rex', ann], ['Tom', bob], ['Zaz', ann]]) await d.create(Pet, { name, owner: owner.id })
+      await d.create(Pet, { name: 'Stray' })
+      const pets = await d.findWithRelations(Pet, {}, ['owner'], { sort: { name: 1 } })
+      assert.deepEqual(pets.map((p) => [p.name, p.owner?.name ?? p.owner]), [['Rex', 'Ann'], ['Stray', null], ['Tom', 'Bob'], ['Zaz', 'Ann']])
+      assert.deepEqual(pets[0].owner.badge, { id: badge.id, code: 'B-1' })
+      assert.deepEqual(pets[3].owner, pets[0].owner, 'the same owner for both of its pets')
+      assert.equal(pets[2].owner.badge, undefined, 'no badge, nothing populated')
+    })
+
+    it('a one-to-many relation with a select still groups children under their parent', async () => {
+      const Shelf = { name: 'Shelf', collection: 'shelves', fields: { label: { type: 'string' } }, relations: { books: { target: 'Book', type: 'one-to-many', mappedBy: 'shelf', select: ['title'] } }, indexes: [] }
+      const Book = { name: 'Book', collection: 'books', fields: { title: { type: 'string' } }, relations: { shelf: { target: 'Shelf', type: 'many-to-one' } }, indexes: [] }
+      await d.initSchema([Shelf, Book])
+      const a = await d.create(Shelf, { label: 'a' })
+      const b = await d.create(Shelf, { label: 'b' })
+      for (const [title, shelf] of [['A1', a], ['B1', b], ['A2', a]]) await d.create(Book, { title, shelf: shelf.id })
+      const shelves = await d.findWithRelations(Shelf, {}, ['books'], { sort: { label: 1 } })
+      assert.deepEqual(
+        shelves.map((s) => [s.label, s.books.map((x) => x.title).sort(), s.books.every((x) => Object.keys(x).sort().join() === 'id,title')]),
+        [['a', ['A1', 'A2'], true], ['b', ['B1'], true]],
+      )
+    })
+
     it('soft-deleted targets drop out of populated lists', async () => {
       await d.delete(Product, data.products[2].id)
       const cat = await d.findByIdWithRelations(Category, data.toys.id, ['products'])

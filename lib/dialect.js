@@ -63,7 +63,7 @@ class Dialect {
     this._tx = new AsyncLocalStorage()
     // Pooled dialects send large row answers in pieces (see pieces.js).
     if (typeof native.onPieces === 'function') {
-      this._pieces = new Pieces(parseRows)
+      this._pieces = new Pieces()
       native.onPieces((id, json) => this._pieces.receive(id, json))
     }
   }
@@ -112,14 +112,12 @@ class Dialect {
   _callRows(method, schema, args) {
     const pieces = this._pieces
     if (pieces === undefined) return this._call(method, schema, args, rows)
-    const id = pieces.open()
-    return this._call(method, schema, args, (_d, _sc, s) => pieces.close(id, s), true, id).then(
-      (list) => reviveRows(this, schema, list),
-      (e) => {
-        pieces.discard(id)
-        throw e
-      },
-    )
+    // Each piece is decoded (dates included) as it arrives.
+    const id = pieces.open((s) => rows(this, schema, s))
+    return this._call(method, schema, args, (_d, _sc, s) => pieces.close(id, s), true, id).catch((e) => {
+      pieces.discard(id)
+      throw e
+    })
   }
 
   // ------------------------------------------------------------ IDialect: reads
@@ -390,10 +388,7 @@ function parseRows(s) {
 }
 
 function rows(d, schema, s) {
-  return reviveRows(d, schema, parseRows(s))
-}
-
-function reviveRows(d, schema, list) {
+  const list = parseRows(s)
   if (d._revive) for (const r of list) reviveRow(d, schema, r)
   return list
 }

@@ -10,18 +10,19 @@ const { MostaError } = require('./errors')
 const PIECE_WAIT_MS = 60_000
 
 class Pieces {
-  /** `parse`: turns one JSON text (with its optional date line) into an array of rows. */
-  constructor(parse) {
-    this._parse = parse
+  constructor() {
     this._last = 0
     this._open = new Map()
   }
 
-  /** A stream id (a nonzero u32) for one call, before the call is made. */
-  open() {
+  /**
+   * A stream id (a nonzero u32) for one call, before the call is made. `decode` turns one
+   * JSON text (with its optional date line) into that call's array of rows.
+   */
+  open(decode) {
     this._last = (this._last + 1) >>> 0 || 1
     const id = this._last
-    this._open.set(id, { parts: [], error: undefined, want: -1, ready: undefined })
+    this._open.set(id, { decode, parts: [], error: undefined, want: -1, ready: undefined })
     return id
   }
 
@@ -30,7 +31,7 @@ class Pieces {
     const s = this._open.get(id)
     if (s === undefined) return // the call failed and was discarded
     try {
-      s.parts.push(this._parse(json))
+      s.parts.push(s.decode(json))
     } catch (e) {
       s.error = s.error || e
     }
@@ -45,11 +46,11 @@ class Pieces {
     const s = this._open.get(id)
     if (answer.charCodeAt(0) !== 67 /* C */) {
       this._open.delete(id)
-      return this._parse(answer)
+      return s.decode(answer)
     }
     const nl = answer.indexOf('\n')
     const want = Number(answer.slice(1, nl))
-    const rest = this._parse(answer.slice(nl + 1))
+    const rest = s.decode(answer.slice(nl + 1))
     const join = () => {
       this._open.delete(id)
       if (s.error !== undefined) throw s.error

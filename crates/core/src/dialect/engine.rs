@@ -62,6 +62,10 @@ const ATOMIC_SAVEPOINT: &str = "mosta_atomic";
 /// Eager relations stop nesting here, so a cycle of eager relations terminates.
 const MAX_EAGER_DEPTH: usize = 4;
 
+/// Ids bound per `IN (…)` when relations are read for many rows: far below every backend's
+/// limit on bound parameters.
+const IN_BATCH: usize = 500;
+
 fn lock_poisoned() -> Error {
   Error::internal("schema registry lock poisoned by an earlier panic")
 }
@@ -329,24 +333,32 @@ impl SqlEngine {
   }
 
   /// Fills the named relations of each row (§7.12). Unknown names and unknown targets are
-  /// skipped, as in the reference.
+  /// skipped, as in the reference. Each relation is read for all rows at once (a few
+  /// `IN (…)` queries), where the reference runs one query per row and relation.
   fn populate<'a, C: Conn>(&'a self, c: &'a mut C, s: &'a Arc<Schema>, rows: &'a mut [Map<String, Value>], relations: &'a [String], depth: usize) -> BoxFut<'a, ()> {
     Box::pin(async move {
-      let f = self.flavour;
       for name in relations {
         let Some(rel) = s.relation(name) else { continue };
         let Some(target) = self.target(&rel.target) else { continue };
         let opts = QueryOptions { select: rel.select.clone(), ..Default::default() };
         match rel.kind {
           RelKind::ManyToOne | RelKind::OneToOne => {
-            for row in rows.iter_mut() {
-              let fk = match row.get(rel.fk_column()) {
-                Some(v) if js_truthy(v) => value_to_id(v),
-                _ => continue,
-              };
-              match self.find_by_id_value(c, &target, &fk, &opts, depth + 1).await? {
+            let fks: Vec<Option<String>> = rows.iter().map(|row| row.get(rel.fk_column()).filter(|v| js_truthy(v)).map(value_to_id)).collect();
+            let wanted = dedup(fks.iter().flatten().cloned().collect());
+            let mut found = self.rows_by_ids(c, &target, &wanted, &opts).await?;
+            // As `find_by_id_value(…, depth + 1)` would: the targets' eager relations too.
+            if depth + 1 < MAX_EAGER_DEPTH {
+              let eager: Vec<String> = target.relations.iter().filter(|r| r.eager).map(|r| r.name.clone()).collect();
+              if !eager.is_empty() {
+                self.populate(c, &target, &mut found, &eager, depth + 2).await?;
+              }
+            }
+            let by_id: HashMap<String, &Map<String, Value>> = found.iter().map(|r| (r.get("id").map(value_to_id).unwrap_or_default(), r)).collect();
+            for (row, fk) in rows.iter_mut().zip(fks) {
+              let Some(fk) = fk else { continue };
+              match by_id.get(&fk) {
                 Some(obj) => {
-                  row.insert(rel.name.clone(), Value::Object(obj));
+                  row.insert(rel.name.clone(), Value::Object((*obj).clone()));
                 }
                 None if rel.join_column.is_none() => {
                   row.insert(rel.name.clone(), Value::String(fk));
@@ -357,36 +369,70 @@ impl SqlEngine {
           }
           RelKind::OneToMany => {
             let col = rel.mapped_by.clone().unwrap_or_else(|| Schema::junction_key(&s.name));
+            // The children's column naming their parent, read even when `select` leaves it out.
+            let key = target.relation(&col).filter(|r| r.kind.has_column()).map_or(col.as_str(), |r| r.fk_column()).to_string();
+            let mut opts = opts;
+            let key_added = opts.select.as_mut().is_some_and(|sel| {
+              let missing = !sel.iter().any(|x| *x == col || *x == key);
+              if missing {
+                sel.push(col.clone());
+              }
+              missing
+            });
+            let parents: Vec<Value> = rows.iter().filter_map(|r| r.get("id").cloned()).collect();
+            let mut kids: HashMap<String, Vec<Value>> = HashMap::new();
+            for chunk in parents.chunks(IN_BATCH) {
+              let filter = serde_json::json!({ col.as_str(): { "$in": chunk } });
+              for mut kid in self.query_rows(c, &query::select(self.flavour, &target, &filter, &opts)?, Some(&target)).await? {
+                let parent = kid.get(&key).map(value_to_id).unwrap_or_default();
+                if key_added {
+                  kid.remove(&key);
+                }
+                kids.entry(parent).or_default().push(Value::Object(kid));
+              }
+            }
             for row in rows.iter_mut() {
-              let Some(id) = row.get("id").cloned() else { continue };
-              let mut filter = Map::new();
-              filter.insert(col.clone(), id);
-              let kids = self.query_rows(c, &query::select(f, &target, &Value::Object(filter), &opts)?, Some(&target)).await?;
-              row.insert(rel.name.clone(), Value::Array(kids.into_iter().map(Value::Object).collect()));
+              let Some(id) = row.get("id").map(value_to_id) else { continue };
+              row.insert(rel.name.clone(), Value::Array(kids.remove(&id).unwrap_or_default()));
             }
           }
           RelKind::ManyToMany => {
             let Some(j) = Junction::of(s, rel, &self.config.table_prefix) else { continue };
+            let sources = dedup(rows.iter().filter_map(|r| r.get("id").map(value_to_id)).collect());
+            // Each source's targets, in the junction table's order.
+            let mut linked: HashMap<String, Vec<String>> = HashMap::new();
+            for chunk in sources.chunks(IN_BATCH) {
+              for pair in self.query_rows(c, &j.pairs(self.flavour, chunk), None).await? {
+                let (Some(src), Some(tgt)) = (pair.get(&j.src_key), pair.get(&j.tgt_key)) else { continue };
+                linked.entry(value_to_id(src)).or_default().push(value_to_id(tgt));
+              }
+            }
+            let wanted = dedup(linked.values().flatten().cloned().collect());
+            let found = self.rows_by_ids(c, &target, &wanted, &opts).await?;
+            let by_id: HashMap<String, &Map<String, Value>> = found.iter().map(|r| (r.get("id").map(value_to_id).unwrap_or_default(), r)).collect();
             for row in rows.iter_mut() {
               let Some(id) = row.get("id").map(value_to_id) else { continue };
-              let ids = self.query_column(c, &j.targets(f, &id), None).await?;
-              if ids.is_empty() {
-                row.insert(rel.name.clone(), Value::Array(Vec::new()));
-                continue;
-              }
-              let mut filter = Map::new();
-              filter.insert("id".into(), serde_json::json!({ "$in": ids }));
-              let found = self.query_rows(c, &query::select(f, &target, &Value::Object(filter), &opts)?, Some(&target)).await?;
-              // Keep the junction's order; missing or soft-deleted targets drop out.
-              let mut by_id: HashMap<String, Map<String, Value>> = found.into_iter().map(|r| (r.get("id").map(value_to_id).unwrap_or_default(), r)).collect();
-              let ordered: Vec<Value> = ids.iter().filter_map(|i| by_id.remove(&value_to_id(i))).map(Value::Object).collect();
-              row.insert(rel.name.clone(), Value::Array(ordered));
+              // Missing or soft-deleted targets drop out; a target listed twice shows once.
+              let targets = dedup(linked.get(&id).cloned().unwrap_or_default());
+              let list = targets.iter().filter_map(|t| by_id.get(t)).map(|r| Value::Object((*r).clone())).collect();
+              row.insert(rel.name.clone(), Value::Array(list));
             }
           }
         }
       }
       Ok(())
     })
+  }
+
+  /// The live rows of `s` with these ids (soft-deleted and other-discriminator rows drop
+  /// out, as in `findById`), read `IN_BATCH` ids at a time.
+  async fn rows_by_ids<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, ids: &[String], o: &QueryOptions) -> Result<Vec<Map<String, Value>>> {
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(IN_BATCH) {
+      let filter = serde_json::json!({ "id": { "$in": chunk } });
+      rows.extend(self.query_rows(c, &query::select(self.flavour, s, &filter, o)?, Some(s)).await?);
+    }
+    Ok(rows)
   }
 
   // ---------------------------------------------------------------- writes

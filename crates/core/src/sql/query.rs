@@ -501,6 +501,20 @@ impl<'a> Junction<'a> {
     b.finish()
   }
 
+  /// The (source, target) pairs of several sources, in the table's order.
+  pub fn pairs(&self, f: &'static dyn Flavour, srcs: &[String]) -> Stmt {
+    let mut b = SqlBuf::new(f);
+    b.push("SELECT ").ident(&self.src_key).push(", ").ident(&self.tgt_key).push(" FROM ").ident(&self.table).push(" WHERE ").ident(&self.src_key).push(" IN (");
+    for (i, src) in srcs.iter().enumerate() {
+      if i > 0 {
+        b.push(", ");
+      }
+      b.param(Param::Text(src.clone()), Some(FieldType::String));
+    }
+    b.push(")");
+    b.finish()
+  }
+
   pub fn insert(&self, f: &'static dyn Flavour, src: &str, tgt: &str) -> Stmt {
     let mut b = SqlBuf::new(f);
     b.push("INSERT INTO ").ident(&self.table).push(" (").ident(&self.src_key).push(", ").ident(&self.tgt_key).push(") VALUES (");
@@ -754,5 +768,15 @@ mod tests {
     assert_eq!(id_list(&json!("a, b,,c")), ["a", "b", "c"]);
     assert_eq!(id_list(&json!(["a", {"id": "b"}])), ["a", "b"]);
     assert!(id_list(&json!(null)).is_empty());
+  }
+
+  #[test]
+  fn junction_pairs_of_several_sources() {
+    let s = schema();
+    let j = Junction::of(&s, s.relation("cats").unwrap(), "p_").unwrap();
+    let st = j.pairs(&Postgres, &["a".into(), "b".into()]);
+    assert_eq!(st.sql, format!("SELECT \"{0}\", \"{1}\" FROM \"p_post_cats\" WHERE \"{0}\" IN ($1::TEXT, $2::TEXT)", j.src_key, j.tgt_key));
+    assert_eq!(st.params.len(), 2);
+    assert!(j.pairs(&Mysql, &["a".into()]).sql.ends_with("IN (?)"));
   }
 }
