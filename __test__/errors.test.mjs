@@ -127,6 +127,32 @@ await forEachBackend('errors', (b) => {
     await victim.disconnect()
   })
 
+  it('a large read cut off mid-answer comes back whole or fails, never with rows twice', async () => {
+    const Big = { name: 'Big', collection: 'bigs', fields: { n: { type: 'number' }, pad: { type: 'string' } } }
+    const victim = await plug.openIsolatedDialect({ ...cfg, poolSize: 1, schemaStrategy: 'update' }, [Big])
+    const admin = await plug.openIsolatedDialect({ ...cfg, poolSize: 1 })
+    const N = 6000
+    await victim.$transaction(async (tx) => {
+      for (let i = 0; i < N; i++) await tx.create(Big, { n: i, pad: 'p'.repeat(200) })
+    })
+    const [{ pid }] = await victim.executeQuery(b.name === 'postgres' ? 'SELECT pg_backend_pid() AS pid' : 'SELECT CONNECTION_ID() AS pid')
+    // The connection is killed when the first piece of the answer reaches JavaScript; the
+    // pooled connection was idle before the read, so the read runs again on a new one.
+    const receive = victim._pieces.receive.bind(victim._pieces)
+    let kill
+    victim._pieces.receive = (id, json) => {
+      kill ??= admin.executeRun(b.name === 'postgres' ? `SELECT pg_terminate_backend(${Number(pid)})` : `KILL ${Number(pid)}`).catch(() => {})
+      receive(id, json)
+    }
+    const got = await victim.find(Big, {}, { sort: { n: 1 } }).catch((e) => e)
+    await kill
+    if (got instanceof Error) assert.equal(got.code, 'E_CONNECTION')
+    else assert.deepEqual(got.map((r) => r.n), Array.from({ length: N }, (_, i) => i))
+    assert.equal((await victim.find(Big, {})).length, N, 'the next large read is whole')
+    await admin.disconnect()
+    await victim.disconnect()
+  })
+
   it('a transaction cut off by the server is rolled back, never half-applied', async () => {
     const victim = await plug.openIsolatedDialect({ ...cfg, poolSize: 2 })
     const admin = await plug.openIsolatedDialect({ ...cfg, poolSize: 1 })

@@ -2,7 +2,8 @@
 // Large row answers of the pooled dialects arrive in pieces while the query still runs
 // (crates/core/src/dialect/chunks.rs), so that parsing them overlaps the server sending the
 // rest. Each piece is parsed when it arrives; the call's own answer holds the last rows,
-// behind a line `C<n>` saying how many pieces were sent before it.
+// behind a line `C<first>,<n>`: they follow the rows of pieces first .. first + n - 1 of the
+// call (earlier pieces belong to a run of the read that died and was run again).
 
 const { MostaError } = require('./errors')
 
@@ -39,7 +40,7 @@ class Pieces {
   }
 
   /**
-   * All rows of the call `id`, given its answer: the pieces' rows, then the answer's. A
+   * All rows of the call `id`, given its answer: its pieces' rows, then the answer's. A
    * Promise when pieces are still on their way (they and the answer travel separately).
    */
   close(id, answer) {
@@ -49,13 +50,14 @@ class Pieces {
       return s.decode(answer)
     }
     const nl = answer.indexOf('\n')
-    const want = Number(answer.slice(1, nl))
+    const [first, count] = answer.slice(1, nl).split(',').map(Number)
+    const want = first + count
     const rest = s.decode(answer.slice(nl + 1))
     const join = () => {
       this._open.delete(id)
       if (s.error !== undefined) throw s.error
       const all = []
-      for (const part of s.parts) for (const r of part) all.push(r)
+      for (const part of s.parts.slice(first, want)) for (const r of part) all.push(r)
       for (const r of rest) all.push(r)
       return all
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
-use super::chunks::{self, ChunkFn, CHUNK_BYTES};
+use super::chunks::{self, Sender, CHUNK_BYTES};
 use crate::schema::{FieldType, RelKind, Schema};
 
 /// One column value as a driver hands it over.
@@ -209,8 +209,10 @@ pub struct JsonRows<'s> {
   single: bool,
   /// Columns that held a `Cell::Date`, in order of first sight.
   date_cols: Vec<usize>,
-  /// Where full pieces of a large answer go (see `chunks`), and how many went.
-  chunks: Option<ChunkFn>,
+  /// Where full pieces of a large answer go (see `chunks`), the number of the first one
+  /// this answer sent, and how many it sent.
+  chunks: Option<Arc<Sender>>,
+  first: usize,
   sent: usize,
 }
 
@@ -227,11 +229,12 @@ impl<'s> JsonRows<'s> {
     Self::from_source(PlanSource::Cached(cache, schema), single)
   }
   fn from_source(source: PlanSource<'s>, single: bool) -> Self {
-    JsonRows { source, plan: Arc::default(), out: String::with_capacity(512), rows: 0, in_row: false, single, date_cols: Vec::new(), chunks: None, sent: 0 }
+    JsonRows { source, plan: Arc::default(), out: String::with_capacity(512), rows: 0, in_row: false, single, date_cols: Vec::new(), chunks: None, first: 0, sent: 0 }
   }
   /// Sends the rows on in pieces when the running call asked for that (`chunks::scope`).
   pub fn streamed(mut self) -> Self {
     self.chunks = if self.single { None } else { chunks::current() };
+    self.first = self.chunks.as_ref().map_or(0, |c| c.next_number());
     self
   }
   pub fn rows(&self) -> usize {
@@ -257,7 +260,7 @@ impl<'s> JsonRows<'s> {
     if self.sent == 0 {
       return body;
     }
-    format!("C{}\n{body}", self.sent)
+    format!("C{},{}\n{body}", self.first, self.sent)
   }
 
   /// `body` behind a line `D["col",…]` naming the date-time columns seen so far, if any.
@@ -280,11 +283,10 @@ impl<'s> JsonRows<'s> {
 
   /// Sends the rows so far as one piece once they fill `CHUNK_BYTES`.
   fn send_full_piece(&mut self) {
-    let Some(send) = self.chunks.as_ref().filter(|_| self.out.len() >= CHUNK_BYTES) else { return };
-    let send = send.clone();
+    let Some(sender) = self.chunks.as_ref().filter(|_| self.out.len() >= CHUNK_BYTES).cloned() else { return };
     let mut body = std::mem::replace(&mut self.out, String::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 8));
     body.push(']');
-    send(self.with_date_line(body));
+    sender.send(self.with_date_line(body));
     self.sent += 1;
   }
 
@@ -691,21 +693,25 @@ mod tests {
 
     let pieces = Arc::new(Mutex::new(Vec::<String>::new()));
     let sent = pieces.clone();
-    let send: ChunkFn = Arc::new(move |p| sent.lock().unwrap().push(p));
+    let send: chunks::ChunkFn = Arc::new(move |p| sent.lock().unwrap().push(p));
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let (answer, single) = rt.block_on(chunks::scope(send, async {
+    let (answer, single, first_try) = rt.block_on(chunks::scope(send, async {
+      // A first run that dies half-way (a read run again on a fresh connection).
+      let mut failed = JsonRows::new(None).streamed();
+      feed(&mut failed, &names, &rows[..1000]);
+      let first_try = failed.sent;
       let mut sink = JsonRows::new(None).streamed();
       feed(&mut sink, &names, &rows);
       let mut one = JsonRows::single(None).streamed();
       feed(&mut one, &names, &rows);
-      (sink.finish(), one.finish())
+      (sink.finish(), one.finish(), first_try)
     }));
     let pieces = pieces.lock().unwrap();
-    assert!(pieces.len() >= 4, "{} pieces", pieces.len());
+    assert!(first_try >= 1 && pieces.len() >= first_try + 4, "{first_try} then {} pieces", pieces.len());
     let (count, last) = answer.split_once('\n').unwrap();
-    assert_eq!(count, format!("C{}", pieces.len()));
+    assert_eq!(count, format!("C{first_try},{}", pieces.len() - first_try), "the answer names its own pieces");
     let mut all = Vec::new();
-    for p in pieces.iter() {
+    for p in &pieces[first_try..] {
       assert!(p.len() >= CHUNK_BYTES, "a piece is sent once full");
       let (dates, rows) = split_answer(p);
       let has_dates = rows.iter().any(|r| r["at"].is_number());
