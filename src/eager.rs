@@ -74,9 +74,11 @@ fn hand_off<T: ToNapiValue + Send + 'static>(runtime: &tokio::runtime::Handle, f
 struct Settle<T: ToNapiValue + 'static>(Option<Deferred<T>>);
 
 impl<T: ToNapiValue + Send + 'static> Settle<T> {
-  fn new(deferred: Deferred<T>) -> Self {
+  /// A new promise, and its settler (counted from now on).
+  fn create(env: &Env) -> Result<(Self, Object<'_>)> {
+    let (deferred, promise) = env.create_deferred::<T, Box<dyn FnOnce(Env) -> Result<T> + Send>>()?;
     PENDING.fetch_add(1, Ordering::Relaxed);
-    Settle(Some(deferred))
+    Ok((Settle(Some(deferred)), promise))
   }
 
   fn with(mut self, r: std::result::Result<mosta_core::Result<T>, String>) {
@@ -106,8 +108,8 @@ pub fn run<'e, T: ToNapiValue + Send + 'static>(env: &'e Env, fut: Fut<T>) -> Re
   let runtime = napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::try_current)
     .map_err(|e| to_napi(mosta_core::Error::internal(format!("no async runtime: {e}"))))?;
   if PENDING.load(Ordering::Relaxed) > 0 {
-    let (deferred, promise) = env.create_deferred::<T, Box<dyn FnOnce(Env) -> Result<T> + Send>>()?;
-    hand_off(&runtime, fut, Settle::new(deferred));
+    let (settle, promise) = Settle::create(env)?;
+    hand_off(&runtime, fut, settle);
     return Ok(Either::B(promise));
   }
   let parked = Arc::new(Parked { slot: Mutex::new(Slot { parked: None, woken: false }), runtime: runtime.clone() });
@@ -120,8 +122,7 @@ pub fn run<'e, T: ToNapiValue + Send + 'static>(env: &'e Env, fut: Fut<T>) -> Re
   match first {
     Ok(Poll::Ready(r)) => r.map(Either::A).map_err(to_napi),
     Ok(Poll::Pending) => {
-      let (deferred, promise) = env.create_deferred::<T, Box<dyn FnOnce(Env) -> Result<T> + Send>>()?;
-      let settle = Settle::new(deferred);
+      let (settle, promise) = Settle::create(env)?;
       let mut s = parked.slot.lock().unwrap_or_else(|p| p.into_inner());
       if s.woken {
         drop(s);

@@ -37,7 +37,7 @@ pub fn write_iso_utc(buf: &mut String, t: &NaiveDateTime) {
   put_digits(&mut b[4..6], t.minute());
   put_digits(&mut b[7..9], t.second());
   put_digits(&mut b[10..13], t.nanosecond() % 1_000_000_000 / 1_000_000);
-  buf.extend(b.iter().map(|&c| c as char));
+  buf.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
 /// Appends a time of day as the servers print it: `[-]HH:MM:SS`, then `.` and the
@@ -47,9 +47,10 @@ pub fn push_time(buf: &mut String, negative: bool, hours: u64, minutes: u64, sec
   let sign = if negative { "-" } else { "" };
   let _ = write!(buf, "{sign}{hours:02}:{minutes:02}:{seconds:02}");
   if micros != 0 {
-    let f = format!("{micros:06}");
-    buf.push('.');
-    buf.push_str(f.trim_end_matches('0'));
+    // The byte buffers here hold ASCII digits and separators only: `from_utf8` cannot fail.
+    let mut f = *b".000000";
+    put_digits(&mut f[1..], micros as u32);
+    buf.push_str(std::str::from_utf8(&f).unwrap_or_default().trim_end_matches('0'));
   }
 }
 
@@ -72,7 +73,7 @@ fn push_ymd(buf: &mut String, d: &impl Datelike) {
   };
   put_digits(&mut b[8..10], d.month());
   put_digits(&mut b[11..13], d.day());
-  buf.extend(b[start..].iter().map(|&c| c as char));
+  buf.push_str(std::str::from_utf8(&b[start..]).unwrap_or_default());
 }
 
 /// Writes `n` in decimal into `out`, zero-padded on the left (higher digits dropped).
@@ -114,5 +115,18 @@ mod tests {
       let t = chrono::Utc.timestamp_millis_opt(ms).unwrap();
       assert_eq!(iso(&t.naive_utc()), t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(), "{ms}");
     }
+  }
+
+  #[test]
+  fn times_of_day_as_the_servers_print_them() {
+    let time = |neg, h, m, sec, us| {
+      let mut b = String::new();
+      push_time(&mut b, neg, h, m, sec, us);
+      b
+    };
+    assert_eq!(time(false, 1, 2, 3, 0), "01:02:03");
+    assert_eq!(time(false, 23, 59, 59, 500_000), "23:59:59.5");
+    assert_eq!(time(false, 0, 0, 0, 120), "00:00:00.00012");
+    assert_eq!(time(true, 838, 59, 59, 999_999), "-838:59:59.999999");
   }
 }

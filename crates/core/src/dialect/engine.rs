@@ -115,16 +115,16 @@ impl SqlEngine {
   }
 
   async fn query_json<C: Conn>(&self, c: &mut C, st: &Stmt, s: Option<&Arc<Schema>>, single: bool) -> Result<String> {
-    self.log(st);
-    let mut sink = JsonRows::cached(&self.plans, s, single);
-    c.query(st, &mut sink).await?;
-    Ok(sink.finish())
+    self.json_into(c, st, JsonRows::cached(&self.plans, s, single)).await
   }
 
   /// `query_json` for a list that is the call's whole answer: it may go out in pieces.
   async fn answer_rows<C: Conn>(&self, c: &mut C, st: &Stmt, s: &Arc<Schema>) -> Result<String> {
+    self.json_into(c, st, JsonRows::cached(&self.plans, Some(s), false).streamed()).await
+  }
+
+  async fn json_into<C: Conn>(&self, c: &mut C, st: &Stmt, mut sink: JsonRows<'_>) -> Result<String> {
     self.log(st);
-    let mut sink = JsonRows::cached(&self.plans, Some(s), false).streamed();
     c.query(st, &mut sink).await?;
     Ok(sink.finish())
   }
@@ -345,7 +345,7 @@ impl SqlEngine {
           RelKind::ManyToOne | RelKind::OneToOne => {
             let fks: Vec<Option<String>> = rows.iter().map(|row| row.get(rel.fk_column()).filter(|v| js_truthy(v)).map(value_to_id)).collect();
             let wanted = dedup(fks.iter().flatten().cloned().collect());
-            let mut found = self.rows_by_ids(c, &target, &wanted, &opts).await?;
+            let mut found = self.rows_in(c, &target, "id", wanted.into_iter().map(Value::String).collect(), &opts).await?;
             // As `find_by_id_value(…, depth + 1)` would: the targets' eager relations too.
             if depth + 1 < MAX_EAGER_DEPTH {
               let eager: Vec<String> = target.relations.iter().filter(|r| r.eager).map(|r| r.name.clone()).collect();
@@ -353,7 +353,7 @@ impl SqlEngine {
                 self.populate(c, &target, &mut found, &eager, depth + 2).await?;
               }
             }
-            let by_id: HashMap<String, &Map<String, Value>> = found.iter().map(|r| (r.get("id").map(value_to_id).unwrap_or_default(), r)).collect();
+            let by_id = index_by_id(&found);
             for (row, fk) in rows.iter_mut().zip(fks) {
               let Some(fk) = fk else { continue };
               match by_id.get(&fk) {
@@ -381,15 +381,12 @@ impl SqlEngine {
             });
             let parents: Vec<Value> = rows.iter().filter_map(|r| r.get("id").cloned()).collect();
             let mut kids: HashMap<String, Vec<Value>> = HashMap::new();
-            for chunk in parents.chunks(IN_BATCH) {
-              let filter = serde_json::json!({ col.as_str(): { "$in": chunk } });
-              for mut kid in self.query_rows(c, &query::select(self.flavour, &target, &filter, &opts)?, Some(&target)).await? {
-                let parent = kid.get(&key).map(value_to_id).unwrap_or_default();
-                if key_added {
-                  kid.remove(&key);
-                }
-                kids.entry(parent).or_default().push(Value::Object(kid));
+            for mut kid in self.rows_in(c, &target, &col, parents, &opts).await? {
+              let parent = kid.get(&key).map(value_to_id).unwrap_or_default();
+              if key_added {
+                kid.remove(&key);
               }
+              kids.entry(parent).or_default().push(Value::Object(kid));
             }
             for row in rows.iter_mut() {
               let Some(id) = row.get("id").map(value_to_id) else { continue };
@@ -408,8 +405,8 @@ impl SqlEngine {
               }
             }
             let wanted = dedup(linked.values().flatten().cloned().collect());
-            let found = self.rows_by_ids(c, &target, &wanted, &opts).await?;
-            let by_id: HashMap<String, &Map<String, Value>> = found.iter().map(|r| (r.get("id").map(value_to_id).unwrap_or_default(), r)).collect();
+            let found = self.rows_in(c, &target, "id", wanted.into_iter().map(Value::String).collect(), &opts).await?;
+            let by_id = index_by_id(&found);
             for row in rows.iter_mut() {
               let Some(id) = row.get("id").map(value_to_id) else { continue };
               // Missing or soft-deleted targets drop out; a target listed twice shows once.
@@ -424,12 +421,12 @@ impl SqlEngine {
     })
   }
 
-  /// The live rows of `s` with these ids (soft-deleted and other-discriminator rows drop
-  /// out, as in `findById`), read `IN_BATCH` ids at a time.
-  async fn rows_by_ids<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, ids: &[String], o: &QueryOptions) -> Result<Vec<Map<String, Value>>> {
+  /// The live rows of `s` whose `col` is one of `values` (soft-deleted and other-discriminator
+  /// rows drop out, as in `findById`), read `IN_BATCH` values at a time.
+  async fn rows_in<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, col: &str, values: Vec<Value>, o: &QueryOptions) -> Result<Vec<Map<String, Value>>> {
     let mut rows = Vec::new();
-    for chunk in ids.chunks(IN_BATCH) {
-      let filter = serde_json::json!({ "id": { "$in": chunk } });
+    for chunk in values.chunks(IN_BATCH) {
+      let filter = serde_json::json!({ col: { "$in": chunk } });
       rows.extend(self.query_rows(c, &query::select(self.flavour, s, &filter, o)?, Some(s)).await?);
     }
     Ok(rows)
@@ -1060,6 +1057,11 @@ fn junctions_then_entities(schemas: &[Arc<Schema>]) -> Vec<String> {
 fn dedup(v: Vec<String>) -> Vec<String> {
   let mut seen = HashSet::new();
   v.into_iter().filter(|x| seen.insert(x.clone())).collect()
+}
+
+/// Rows by their id as text.
+fn index_by_id(rows: &[Map<String, Value>]) -> HashMap<String, &Map<String, Value>> {
+  rows.iter().map(|r| (r.get("id").map(value_to_id).unwrap_or_default(), r)).collect()
 }
 
 /// An id-like value as text (ids are TEXT/VARCHAR, FK values may be numbers).

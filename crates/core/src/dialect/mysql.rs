@@ -212,10 +212,6 @@ pub struct Plan {
   zone: LocalZoneMemo,
 }
 
-fn time_text(t: &MySqlTime, buf: &mut String) {
-  crate::iso_date::push_time(buf, t.sign().is_negative(), t.hours().into(), t.minutes().into(), t.seconds().into(), t.microseconds().into());
-}
-
 fn decode<'r, T: Decode<'r, MySql>>(v: &MySqlValueRef<'r>) -> Option<T> {
   T::decode(v.clone()).ok()
 }
@@ -248,7 +244,7 @@ pub fn decode_cell<'a>(kind: Kind, v: MySqlValueRef<'a>, buf: &'a mut String, zo
       Cell::Text(buf.as_str())
     }),
     Kind::Time => decode::<MySqlTime>(&v).map(|t| {
-      time_text(&t, buf);
+      crate::iso_date::push_time(buf, t.sign().is_negative(), t.hours().into(), t.minutes().into(), t.seconds().into(), t.microseconds().into());
       Cell::Text(buf.as_str())
     }),
   };

@@ -152,19 +152,25 @@ impl<P: Pool> PooledDialect<P> {
   /// sessions killed together) and are dropped as well.
   async fn discard_failed(&self, conn: P::Conn, e: &Error) -> bool {
     let stale = e.code == Code::Connection && P::idle_for(&conn).is_some();
-    self.pool.discard(conn).await;
     if stale {
-      self.pool.flush_idle();
+      self.drop_stale(conn).await;
+    } else {
+      self.pool.discard(conn).await;
     }
     stale
+  }
+
+  /// Closes an idle connection the server had closed, and its idle siblings with it.
+  async fn drop_stale(&self, conn: P::Conn) {
+    self.pool.discard(conn).await;
+    self.pool.flush_idle();
   }
 
   /// A pooled connection; for a write, pinged first when it was idle for a while.
   async fn acquire(&self, rerun: Rerun) -> Result<P::Conn> {
     let mut conn = self.pool.acquire().await?;
     if rerun == Rerun::IfNotRun && P::idle_for(&conn).is_some_and(|d| d > PING_WRITES_AFTER_IDLE) && !self.pool.ping(&mut conn).await {
-      self.pool.discard(conn).await;
-      self.pool.flush_idle();
+      self.drop_stale(conn).await;
       conn = self.pool.acquire().await?;
     }
     Ok(conn)

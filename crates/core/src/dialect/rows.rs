@@ -237,9 +237,6 @@ impl<'s> JsonRows<'s> {
     self.first = self.chunks.as_ref().map_or(0, |c| c.next_number());
     self
   }
-  pub fn rows(&self) -> usize {
-    self.rows
-  }
   /// The rows as JSON text: an array (or, in `single` mode, the row or `null`). When a
   /// date-time column was seen, the text starts with a line `D["col",…]` naming those
   /// columns, whose values are epoch milliseconds (JSON text never starts with `D`).

@@ -424,16 +424,22 @@ where
     !self.in_tx && matches!(e, sqlx::Error::Database(db) if D::is_stale_statement(db.as_ref()))
   }
 
-  /// Runs a query and pushes its rows into `sink` as they arrive, so decoding overlaps the
-  /// server still sending (a large read no longer waits for its last row before the first
-  /// is decoded). Returns how many rows were pushed, also on failure.
-  async fn stream_rows(&mut self, st: &Stmt, sink: &mut dyn RowSink) -> std::result::Result<usize, (sqlx::Error, usize)> {
-    use futures_util::TryStreamExt;
-    use sqlx::{Column, Row};
+  /// `st` as a sqlx query, its parameters bound.
+  fn bound(st: &Stmt) -> sqlx::query::Query<'_, D::Db, <D::Db as Database>::Arguments> {
     let mut q = sqlx::query::<D::Db>(AssertSqlSafe(D::statement_sql(st)));
     for p in &st.params {
       q = q.bind(ParamRef(p));
     }
+    q
+  }
+
+  /// Runs a query and pushes its rows into `sink` as they arrive, so decoding overlaps the
+  /// server still sending (a large read no longer waits for its last row before the first
+  /// is decoded). A failure says how many rows were pushed before it.
+  async fn stream_rows(&mut self, st: &Stmt, sink: &mut dyn RowSink) -> std::result::Result<(), (sqlx::Error, usize)> {
+    use futures_util::TryStreamExt;
+    use sqlx::{Column, Row};
+    let q = Self::bound(st);
     self.busy = true;
     let buf = &mut self.buf;
     let mut rows = q.fetch(self.conn.as_mut().expect(LIVE));
@@ -451,7 +457,7 @@ where
           sink.end_row();
           pushed += 1;
         }
-        Ok(None) => break Ok(pushed),
+        Ok(None) => break Ok(()),
         Err(e) => break Err((e, pushed)),
       }
     };
@@ -461,10 +467,7 @@ where
   }
 
   async fn run(&mut self, st: &Stmt) -> std::result::Result<<D::Db as Database>::QueryResult, sqlx::Error> {
-    let mut q = sqlx::query::<D::Db>(AssertSqlSafe(D::statement_sql(st)));
-    for p in &st.params {
-      q = q.bind(ParamRef(p));
-    }
+    let q = Self::bound(st);
     self.busy = true;
     let r = q.execute(self.conn.as_mut().expect(LIVE)).await;
     self.busy = false;
@@ -480,7 +483,7 @@ where
         self.stream_rows(st, sink).await.map_err(|(e, _)| self.failed(e))?;
       }
       Err((e, _)) => return Err(self.failed(e)),
-      Ok(_) => {}
+      Ok(()) => {}
     }
     self.completed += 1;
     Ok(())
