@@ -6,7 +6,7 @@
 // transaction's connection whichever dialect object they go through.
 
 const { AsyncLocalStorage } = require('node:async_hooks')
-const { fromNative, invalidArgument } = require('./errors')
+const { MostaError, fromNative, invalidArgument } = require('./errors')
 const { Pieces } = require('./pieces')
 
 /** RegExp values in filters travel as `{ $re, flags }` (JSON has no RegExp). */
@@ -61,6 +61,10 @@ class Dialect {
     this._meta = []
     this._byName = new Map()
     this._tx = new AsyncLocalStorage()
+    // Single-row answers of the SQL dialects may come shaped (`[shape, value, …]`, see
+    // `_unshape`); NET answers are the server's JSON, passed on as they are.
+    this._shaped = typeof native.shapeKeys === 'function' && native.dialectType !== 'net-proxy'
+    this._makers = []
     // Pooled dialects send large row answers in pieces (see pieces.js).
     if (typeof native.onPieces === 'function') {
       this._pieces = new Pieces()
@@ -89,6 +93,21 @@ class Dialect {
     this._handles.set(schema, h)
     this._byName.set(schema.name, schema)
     return h
+  }
+
+  /**
+   * The object of a shaped row `[shape, value, …]`: its keys are asked of the native side
+   * once per shape, then a constructor made for them builds each row.
+   */
+  _unshape(a) {
+    const shape = a[0]
+    let make = this._makers[shape]
+    if (make === undefined) {
+      const keys = this._native.shapeKeys(shape)
+      if (!Array.isArray(keys)) throw new MostaError('E_INTERNAL', `an answer names the unknown row shape ${shape}`)
+      make = this._makers[shape] = rowMaker(keys)
+    }
+    return make(a)
   }
 
   _txId() {
@@ -369,15 +388,37 @@ function reviveRow(d, schema, r) {
 }
 
 /**
+ * A function building the row object of a shaped row from its values (`a[1…]`). Generated
+ * code builds objects of one hidden class, several times faster than adding keys one by
+ * one; where generating code is not allowed, the keys are added in a loop.
+ */
+function rowMaker(keys) {
+  try {
+    // JSON text of a string is a JavaScript string literal; `__proto__` is written as a
+    // computed key, which defines an own property instead of setting the prototype.
+    const props = keys.map((k, i) => `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}: a[${i + 1}]`)
+    return new Function('a', `return { ${props.join(', ')} }`)
+  } catch {
+    return (a) => Object.fromEntries(keys.map((k, i) => [k, a[i + 1]]))
+  }
+}
+
+/**
  * Parses a native answer. PostgreSQL and MySQL rows carry their date-time columns as epoch
  * milliseconds, named on a first line `D["col",…]` (JSON never starts with `D`): those
- * become `Date`s here without parsing any date text.
+ * become `Date`s here without parsing any date text. With `d`, the answer is one row, which
+ * may come shaped (`[shape, value, …]`).
  */
-function parseRows(s) {
-  if (s.charCodeAt(0) !== 68 /* D */) return JSON.parse(s)
-  const nl = s.indexOf('\n')
-  const dates = JSON.parse(s.slice(1, nl))
-  const v = JSON.parse(s.slice(nl + 1))
+function parseRows(s, d) {
+  let dates = null
+  if (s.charCodeAt(0) === 68 /* D */) {
+    const nl = s.indexOf('\n')
+    dates = JSON.parse(s.slice(1, nl))
+    s = s.slice(nl + 1)
+  }
+  let v = JSON.parse(s)
+  if (d !== undefined && d._shaped && Array.isArray(v)) v = d._unshape(v)
+  if (dates === null) return v
   for (const r of Array.isArray(v) ? v : v === null ? [] : [v]) {
     for (const k of dates) {
       const t = r[k]
@@ -394,7 +435,7 @@ function rows(d, schema, s) {
 }
 
 function row(d, schema, s) {
-  const r = parseRows(s)
+  const r = parseRows(s, d)
   return r !== null && d._revive ? reviveRow(d, schema, r) : r
 }
 

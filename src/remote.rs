@@ -54,6 +54,13 @@ impl NativeAsync {
     napi(self.inner.compile(&schema_json))
   }
 
+  /// The keys of a shaped single-row answer (`[shape, value, …]`), null for an unknown shape
+  /// (NET answers are never shaped).
+  #[napi(catch_unwind)]
+  pub fn shape_keys(&self, shape: u32) -> Option<Vec<String>> {
+    self.inner.shape_keys(shape).map(|k| k.to_vec())
+  }
+
   #[napi(ts_return_type = "void | Promise<void>")]
   pub fn init_schema<'e>(&self, env: &'e Env, handles: Vec<u32>) -> Result<Answer<'e, ()>> {
     spawn(env, self.inner.clone().init_schema(handles))

@@ -140,6 +140,12 @@ impl NativeSqlite {
     napi(lock(&self.state)?.session.compile(&schema_json))
   }
 
+  /// The keys of a shaped single-row answer (`[shape, value, …]`), null for an unknown shape.
+  #[napi(catch_unwind)]
+  pub fn shape_keys(&self, shape: u32) -> Result<Option<Vec<String>>> {
+    Ok(lock(&self.state)?.session.shape_keys(shape).map(|k| k.to_vec()))
+  }
+
   #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
   pub fn init_schema<'e>(&self, env: &'e Env, handles: Vec<u32>) -> Result<Either<String, PromiseRaw<'e, String>>> {
     self.submit(env, Op::InitSchema(handles), None)

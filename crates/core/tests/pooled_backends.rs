@@ -184,7 +184,25 @@ async fn exec(d: &Arc<dyn AsyncDialect>, sql: &str) -> Result<Value, Error> {
 }
 
 /// Rows as the binding hands them to JavaScript: date-time columns named on a first line
-/// `D[…]` hold epoch milliseconds; here they become ISO text.
+/// `D[…]` hold epoch milliseconds; here they become ISO text. A shaped single row
+/// (`[shape, value, …]`) becomes its object, with the keys `d` gives for that shape.
+fn parse_rows_of(d: &Arc<dyn AsyncDialect>, out: &str) -> Value {
+  let v = parse_rows(out);
+  let Some(list) = v.as_array().filter(|l| l.first().is_some_and(Value::is_u64)) else { return v };
+  let keys = d.shape_keys(list[0].as_u64().unwrap() as u32).expect("a shaped row names a known shape");
+  assert_eq!(keys.len(), list.len() - 1, "one value per key");
+  let mut row: Value = keys.iter().cloned().zip(list[1..].iter().cloned()).collect::<serde_json::Map<_, _>>().into();
+  // The D line names keys of the object; `parse_rows` could not apply it to the array.
+  if let Some(names) = out.strip_prefix('D').and_then(|r| r.split_once('\n')).map(|(n, _)| serde_json::from_str::<Vec<String>>(n).unwrap()) {
+    for k in names {
+      if let Some(ms) = row.get(&k).and_then(Value::as_i64) {
+        row[&k] = Value::String(mosta_core::iso_date::iso_ms(ms));
+      }
+    }
+  }
+  row
+}
+
 fn parse_rows(out: &str) -> Value {
   let (dates, body) = match out.strip_prefix('D') {
     Some(rest) => {
@@ -216,7 +234,7 @@ async fn rows(d: &Arc<dyn AsyncDialect>, sql: &str, params: Value) -> Result<Val
 
 async fn call_in(d: &Arc<dyn AsyncDialect>, method: &str, h: u32, args: Value, tx: Option<&str>) -> Result<Value, Error> {
   let out = d.clone().call(method.to_string(), h, args.to_string(), tx.map(str::to_string)).await?;
-  Ok(parse_rows(&out))
+  Ok(parse_rows_of(d, &out))
 }
 
 async fn call(d: &Arc<dyn AsyncDialect>, method: &str, h: u32, args: Value) -> Result<Value, Error> {

@@ -6,6 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
+
 use serde_json::{Map, Value};
 
 use super::echo::{self, TableLayout};
@@ -16,6 +18,7 @@ use crate::error::{Code, Error, Result};
 use crate::schema::{FieldType, RelKind, Schema};
 use crate::sql::encode::{js_truthy, json_text};
 use crate::sql::query::{self, id_list, ById, Junction, QueryOptions};
+use crate::sql::insert::{Insert, InsertPlans};
 use crate::sql::{ddl, Flavour, Isolation, Param, Stmt};
 
 /// The schemas a dialect knows: every compiled one (by handle) and the list the last
@@ -31,20 +34,22 @@ pub struct SqlEngine {
   pub config: OrmConfig,
   registry: RwLock<Registry>,
   /// Live columns per (prefixed) table, for the auto-ALTER on write.
-  columns: Mutex<HashMap<String, LiveColumns>>,
+  columns: Mutex<FastMap<String, LiveColumns>>,
   /// Row decoding plans, built once per schema and column list.
   plans: PlanCache,
   /// SQLite table layouts, for `create` without a read-back (see `echo`).
-  layouts: Mutex<HashMap<String, Arc<TableLayout>>>,
+  layouts: Mutex<FastMap<String, Arc<TableLayout>>>,
+  /// `create`'s INSERT plans, built once per schema and key order.
+  inserts: InsertPlans,
 }
 
 /// What the auto-ALTER knows of one table.
 #[derive(Default)]
 struct LiveColumns {
-  cols: HashSet<String>,
+  cols: FastSet<String>,
   /// Per entity, the data keys already handled (their column exists, was added, or is not
   /// a column): a write whose keys are all here needs no look at the table.
-  handled: Vec<(String, HashSet<String>)>,
+  handled: Vec<(String, FastSet<String>)>,
 }
 
 impl LiveColumns {
@@ -79,6 +84,7 @@ impl SqlEngine {
       columns: Mutex::default(),
       plans: PlanCache::default(),
       layouts: Mutex::default(),
+      inserts: InsertPlans::default(),
     }
   }
 
@@ -95,6 +101,11 @@ impl SqlEngine {
   pub fn schema(&self, handle: u32) -> Result<Arc<Schema>> {
     let r = self.registry.read().map_err(|_| lock_poisoned())?;
     r.all.get(handle as usize).cloned().ok_or_else(|| Error::arg(format!("unknown schema handle {handle}")))
+  }
+
+  /// The keys of a shaped row (see `rows::Shapes`).
+  pub fn shape_keys(&self, shape: u32) -> Option<Arc<[String]>> {
+    self.plans.shape_keys(shape)
   }
 
   /// A relation target by entity name: the last `initSchema` list first, then any schema
@@ -488,7 +499,7 @@ impl SqlEngine {
       .filter(|(_, ids)| !ids.is_empty())
       .collect();
     let mut returning = c.returning().insert && Self::reads_back_plainly(s, data);
-    let query::Insert { stmt: mut insert, columns } = query::insert(self.flavour, s, &id, data)?;
+    let Insert { stmt: mut insert, columns } = self.inserts.insert(self.flavour, s, &id, data)?;
     let layout = if returning { self.table_layout(c, s).await } else { None };
     // `RETURNING` shows the row before AFTER triggers ran: read it back instead.
     returning &= !layout.as_ref().is_some_and(|l| l.has_triggers);
@@ -761,7 +772,7 @@ impl SqlEngine {
     let mut cols = match known {
       Some(k) => k,
       None => match c.table_columns(&s.table).await {
-        Ok(list) => list.into_iter().collect::<HashSet<String>>(),
+        Ok(list) => list.into_iter().collect::<FastSet<String>>(),
         Err(_) => return,
       },
     };

@@ -124,6 +124,11 @@ pub trait AsyncDialect: Send + Sync + 'static {
   /// `sqlite`, `postgres`, `mysql`, `mariadb`, `cockroachdb` or `net-proxy`.
   fn dialect_type(&self) -> &'static str;
   fn compile(&self, schema_json: &str) -> Result<u32>;
+  /// The keys of a shaped row this dialect answered with (`rows::Shapes`); none for
+  /// dialects that never shape rows.
+  fn shape_keys(&self, _shape: u32) -> Option<std::sync::Arc<[String]>> {
+    None
+  }
   fn init_schema(self: std::sync::Arc<Self>, handles: Vec<u32>) -> BoxFuture<()>;
   fn call(self: std::sync::Arc<Self>, method: String, handle: u32, args: String, tx: Option<String>) -> BoxFuture<String>;
   /// Opens a transaction (or a savepoint inside `parent`); returns the TxHandle JSON.

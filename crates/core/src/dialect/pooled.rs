@@ -284,6 +284,10 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
     self.engine.compile(schema_json)
   }
 
+  fn shape_keys(&self, shape: u32) -> Option<Arc<[String]>> {
+    self.engine.shape_keys(shape)
+  }
+
   fn init_schema(self: Arc<Self>, handles: Vec<u32>) -> BoxFuture<()> {
     Box::pin(async move {
       let handles = Arc::new(handles);

@@ -283,6 +283,11 @@ impl SqliteSession {
     self.engine.compile(schema_json)
   }
 
+  /// The keys of a shaped row (see `rows::Shapes`).
+  pub fn shape_keys(&self, shape: u32) -> Option<std::sync::Arc<[String]>> {
+    self.engine.shape_keys(shape)
+  }
+
   pub fn call(&mut self, method: &str, handle: u32, args: &str) -> Result<String> {
     let req = super::Request::parse(method, args)?;
     let schema = self.engine.schema(handle)?;

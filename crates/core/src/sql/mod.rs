@@ -5,6 +5,7 @@
 pub mod ddl;
 pub mod encode;
 pub mod filter;
+pub mod insert;
 pub mod mysql;
 pub mod postgres;
 pub mod query;

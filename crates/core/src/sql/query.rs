@@ -243,74 +243,6 @@ fn encode_date_or_null(f: &'static dyn Flavour, v: &Value) -> Param {
   }
 }
 
-/// An `INSERT` and the column each of its parameters goes to.
-pub struct Insert {
-  pub stmt: Stmt,
-  pub columns: Vec<String>,
-}
-
-/// The columns `create` writes, in the reference's order (§7.4 step 3).
-pub fn insert(f: &'static dyn Flavour, schema: &Schema, id: &str, data: &Map<String, Value>) -> Result<Insert> {
-  let mut cols: Vec<&str> = vec!["id"];
-  let mut vals: Vec<(Param, Option<FieldType>)> = vec![(Param::Text(id.to_string()), Some(FieldType::String))];
-  let now = f.format_now();
-  for field in schema.column_fields() {
-    if field.name == "_id" {
-      continue;
-    }
-    if let Some(v) = data.get(&field.name) {
-      cols.push(&field.name);
-      vals.push((encode_value(f, v, Some(field.ty)), Some(field.ty)));
-    } else if let Some(d) = &field.default {
-      cols.push(&field.name);
-      // A "now" default fills in the current time whatever the field type (§7.4).
-      let p = if super::encode::is_now_sentinel(d) { Param::Text(now.clone()) } else { encode_value(f, d, Some(field.ty)) };
-      vals.push((p, Some(field.ty)));
-    }
-  }
-  for rel in schema.relations.iter().filter(|r| r.kind.has_column()) {
-    if let Some(v) = data.get(&rel.name) {
-      if !cols.contains(&rel.fk_column()) {
-        cols.push(rel.fk_column());
-        vals.push((encode_fk(v, &rel.name)?, Some(FieldType::String)));
-      }
-    }
-  }
-  if schema.timestamps {
-    for c in ["createdAt", "updatedAt"] {
-      if !cols.contains(&c) {
-        cols.push(c);
-        vals.push((Param::Text(now.clone()), Some(FieldType::Date)));
-      }
-    }
-  }
-  for (k, v) in data {
-    if k == "id" || k == "_id" || cols.contains(&k.as_str()) || schema.relation(k).is_some() {
-      continue;
-    }
-    cols.push(k);
-    vals.push(encode_for_column(f, schema, k, v)?);
-  }
-  let mut b = SqlBuf::new(f);
-  b.push("INSERT INTO ").ident(&schema.table).push(" (");
-  for (i, c) in cols.iter().enumerate() {
-    if i > 0 {
-      b.push(", ");
-    }
-    b.ident(c);
-  }
-  b.push(") VALUES (");
-  for (i, (p, cast)) in vals.into_iter().enumerate() {
-    if i > 0 {
-      b.push(", ");
-    }
-    b.param(p, cast);
-  }
-  b.push(")");
-  let columns = cols.iter().map(|c| c.to_string()).collect();
-  Ok(Insert { stmt: b.finish(), columns })
-}
-
 /// SET clauses for `update`/`updateMany` (§7.5 step 3), in `data` key order. Returns `None`
 /// when nothing would be set.
 fn push_set(b: &mut SqlBuf, schema: &Schema, data: &Map<String, Value>) -> Result<bool> {
@@ -723,20 +655,6 @@ mod tests {
     for bad in [json!({"limit": -1}), json!({"limit": "1; DROP"}), json!({"sort": {"x": "sideways"}}), json!({"select": "x"}).get("nope").cloned().unwrap_or(json!({"select": 3}))] {
       assert_eq!(QueryOptions::parse(&bad, &s).unwrap_err().code.as_str(), "E_INVALID_FILTER", "{bad}");
     }
-  }
-
-  #[test]
-  fn insert_order_defaults_and_timestamps() {
-    let s = schema();
-    let data = json!({"title": "T", "author": "u1", "cats": ["c"], "extra": 3, "createdAt": "x"});
-    let ins = insert(&Sqlite, &s, "id1", data.as_object().unwrap()).unwrap();
-    assert_eq!(ins.columns, ["id", "title", "views", "authorId", "createdAt", "updatedAt", "extra"]);
-    let st = ins.stmt;
-    assert_eq!(st.sql, "INSERT INTO \"p_posts\" (\"id\", \"title\", \"views\", \"authorId\", \"createdAt\", \"updatedAt\", \"extra\") VALUES (?, ?, ?, ?, ?, ?, ?)");
-    assert_eq!(st.params[2], Param::Int(0));
-    assert_eq!(st.params[3], Param::Text("u1".into()));
-    let pg = insert(&Postgres, &s, "id1", json!({"title": "T", "on": true}).as_object().unwrap()).unwrap().stmt;
-    assert!(pg.sql.contains("VALUES ($1::TEXT, $2::TEXT, $3::DOUBLE PRECISION, $4::BOOLEAN, $5::TIMESTAMPTZ, $6::TIMESTAMPTZ)"), "{}", pg.sql);
   }
 
   #[test]
