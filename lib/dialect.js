@@ -61,9 +61,8 @@ class Dialect {
     this._meta = []
     this._byName = new Map()
     this._tx = new AsyncLocalStorage()
-    // Single-row answers of the SQL dialects may come shaped (`[shape, value, …]`, see
-    // `_unshape`); NET answers are the server's JSON, passed on as they are.
-    this._shaped = typeof native.shapeKeys === 'function' && native.dialectType !== 'net-proxy'
+    // Single-row answers may come shaped (`[shape, value, …]`, see `_unshape`).
+    this._shaped = native.shapedRows === true
     this._makers = []
     // Pooled dialects send large row answers in pieces (see pieces.js).
     if (typeof native.onPieces === 'function') {

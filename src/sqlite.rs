@@ -140,7 +140,13 @@ impl NativeSqlite {
     napi(lock(&self.state)?.session.compile(&schema_json))
   }
 
-  /// The keys of a shaped single-row answer (`[shape, value, …]`), null for an unknown shape.
+  /// Single-row answers may come shaped (`[shape, value, …]`).
+  #[napi(getter)]
+  pub fn shaped_rows(&self) -> bool {
+    true
+  }
+
+  /// The keys of a shaped single-row answer, null for an unknown shape.
   #[napi(catch_unwind)]
   pub fn shape_keys(&self, shape: u32) -> Result<Option<Vec<String>>> {
     Ok(lock(&self.state)?.session.shape_keys(shape).map(|k| k.to_vec()))

@@ -9,6 +9,7 @@ pub mod error;
 pub mod iso_date;
 pub mod redact;
 pub mod net;
+pub mod per_schema;
 pub mod schema;
 pub mod sql;
 pub mod tls;

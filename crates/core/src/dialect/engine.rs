@@ -533,7 +533,7 @@ impl SqlEngine {
 
   /// Forgets the columns (auto-ALTER) and layouts (`echo`) learnt of tables: after DDL, a
   /// rollback, or raw SQL that may be either.
-  fn forget_table_shapes(&self) {
+  fn forget_learnt_tables(&self) {
     if let Ok(mut m) = self.columns.lock() {
       m.clear();
     }
@@ -542,10 +542,10 @@ impl SqlEngine {
     }
   }
 
-  fn forget_shapes_unless_select(&self, sql: &str) {
+  fn forget_learnt_tables_unless_select(&self, sql: &str) {
     let head = sql.trim_start().get(..6).unwrap_or_default();
     if !head.eq_ignore_ascii_case("select") {
-      self.forget_table_shapes();
+      self.forget_learnt_tables();
     }
   }
 
@@ -831,7 +831,7 @@ impl SqlEngine {
   pub async fn init_schema<C: Conn>(&self, c: &mut C, handles: &[u32]) -> Result<()> {
     let schemas: Vec<Arc<Schema>> = handles.iter().map(|h| self.schema(*h)).collect::<Result<_>>()?;
     self.registry.write().map_err(|_| lock_poisoned())?.active = schemas.clone();
-    self.forget_table_shapes();
+    self.forget_learnt_tables();
     let strategy = self.config.schema_strategy;
     if strategy == SchemaStrategy::None || schemas.is_empty() {
       return Ok(());
@@ -940,7 +940,7 @@ impl SqlEngine {
         Err(e) => tracing::warn!(target: "mosta::ddl", "drop {name} failed: {}", e.message),
       }
     }
-    self.forget_table_shapes();
+    self.forget_learnt_tables();
     Ok(dropped)
   }
 
@@ -953,7 +953,7 @@ impl SqlEngine {
   pub async fn drop_table<C: Conn>(&self, c: &mut C, name: &str) -> Result<()> {
     let t = format!("{}{name}", self.config.table_prefix);
     let r = self.without_fk_checks(c, &[t]).await;
-    self.forget_table_shapes();
+    self.forget_learnt_tables();
     r.into_iter().next().unwrap_or(Ok(String::new())).map(|_| ())
   }
 
@@ -961,7 +961,7 @@ impl SqlEngine {
   pub async fn drop_all_tables<C: Conn>(&self, c: &mut C) -> Result<()> {
     let tables = self.list_tables(c).await?;
     let r = self.without_fk_checks(c, &tables).await;
-    self.forget_table_shapes();
+    self.forget_learnt_tables();
     r.into_iter().find_map(|r| r.err()).map_or(Ok(()), Err)
   }
 
@@ -1006,14 +1006,14 @@ impl SqlEngine {
   /// `executeQuery(sql, params)`: rows as the driver gives them.
   pub async fn execute_query<C: Conn>(&self, c: &mut C, sql: &str, params: &str) -> Result<String> {
     let st = Stmt { sql: sql.to_string(), params: raw_params(params)? };
-    self.forget_shapes_unless_select(sql);
+    self.forget_learnt_tables_unless_select(sql);
     self.query_json(c, &st, None, false).await
   }
 
   /// `executeRun(sql, params)`: `{ changes }`.
   pub async fn execute_run<C: Conn>(&self, c: &mut C, sql: &str, params: &str) -> Result<String> {
     let st = Stmt { sql: sql.to_string(), params: raw_params(params)? };
-    self.forget_shapes_unless_select(sql);
+    self.forget_learnt_tables_unless_select(sql);
     Ok(format!("{{\"changes\":{}}}", self.exec(c, &st).await?))
   }
 
@@ -1043,7 +1043,7 @@ impl SqlEngine {
   pub async fn rollback<C: Conn>(&self, c: &mut C, savepoint: Option<&str>) -> Result<()> {
     // What was learnt of the tables inside the transaction may be undone with it (and a
     // rolled-back ALTER takes `schema_version` back to a value a layout was read at).
-    self.forget_table_shapes();
+    self.forget_learnt_tables();
     match savepoint {
       None => self.batch(c, "ROLLBACK").await,
       Some(sp) => self.batch(c, &format!("ROLLBACK TO SAVEPOINT {}", self.flavour.quote(sp))).await,

@@ -124,8 +124,12 @@ pub trait AsyncDialect: Send + Sync + 'static {
   /// `sqlite`, `postgres`, `mysql`, `mariadb`, `cockroachdb` or `net-proxy`.
   fn dialect_type(&self) -> &'static str;
   fn compile(&self, schema_json: &str) -> Result<u32>;
-  /// The keys of a shaped row this dialect answered with (`rows::Shapes`); none for
-  /// dialects that never shape rows.
+  /// Whether single-row answers may come shaped (`rows::Shapes`): the SQL dialects'. NET
+  /// answers are the server's JSON, passed on as they are.
+  fn shapes_rows(&self) -> bool {
+    false
+  }
+  /// The keys of a shaped row this dialect answered with.
   fn shape_keys(&self, _shape: u32) -> Option<std::sync::Arc<[String]>> {
     None
   }

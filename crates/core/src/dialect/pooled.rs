@@ -284,6 +284,10 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
     self.engine.compile(schema_json)
   }
 
+  fn shapes_rows(&self) -> bool {
+    true
+  }
+
   fn shape_keys(&self, shape: u32) -> Option<Arc<[String]>> {
     self.engine.shape_keys(shape)
   }

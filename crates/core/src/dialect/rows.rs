@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value};
 
 use super::chunks::{self, Sender, CHUNK_BYTES};
+use crate::per_schema::PerSchema;
 use crate::schema::{FieldType, RelKind, Schema};
 
 /// One column value as a driver hands it over.
@@ -162,7 +163,7 @@ impl Plan {
   }
 
   /// The keys of a row, in the order they are written.
-  fn row_keys(&self) -> Vec<String> {
+  fn row_keys(&self) -> Arc<[String]> {
     self.names.iter().chain(&self.trailing_empty).cloned().collect()
   }
 }
@@ -174,7 +175,7 @@ impl Plan {
 /// the keys of a number it has not seen). Numbers are never reused while the dialect lives.
 #[derive(Default)]
 struct Shapes {
-  ids: foldhash::HashMap<Vec<String>, u32>,
+  ids: foldhash::HashMap<Arc<[String]>, u32>,
   keys: Vec<Arc<[String]>>,
 }
 
@@ -183,7 +184,7 @@ struct Shapes {
 const SHAPES_MAX: usize = 4096;
 
 impl Shapes {
-  fn number(&mut self, keys: Vec<String>) -> Option<u32> {
+  fn number(&mut self, keys: Arc<[String]>) -> Option<u32> {
     if let Some(id) = self.ids.get(&keys) {
       return Some(*id);
     }
@@ -191,39 +192,29 @@ impl Shapes {
       return None;
     }
     let id = self.keys.len() as u32;
-    self.keys.push(keys.clone().into());
+    self.keys.push(keys.clone());
     self.ids.insert(keys, id);
     Some(id)
   }
 }
 
 /// Plans already built, per schema and column list: a query on a table returns the same
-/// columns call after call, so its plan is built once. Entries hold their schema, so a
-/// schema's address cannot be reused by another while its plans are cached.
+/// columns call after call, so its plan is built once.
 #[derive(Default)]
 pub struct PlanCache {
-  plans: Mutex<Vec<(Arc<Schema>, Arc<Plan>)>>,
+  plans: PerSchema<Plan>,
   shapes: Mutex<Shapes>,
 }
-
-/// Column lists kept per cache (select lists can vary without bound).
-const PLAN_CACHE_SIZE: usize = 64;
 
 impl PlanCache {
   fn plan(&self, schema: Option<&Arc<Schema>>, names: &[&str]) -> Arc<Plan> {
     let Some(schema) = schema else { return Arc::new(Plan::build(None, names)) };
-    let Ok(mut list) = self.plans.lock() else { return Arc::new(Plan::build(Some(schema), names)) };
-    if let Some((_, p)) = list.iter().rev().find(|(s, p)| Arc::ptr_eq(s, schema) && p.is_for(names)) {
-      return p.clone();
-    }
-    let mut p = Plan::build(Some(schema), names);
-    p.shape = self.shapes.lock().ok().and_then(|mut s| s.number(p.row_keys()));
-    let p = Arc::new(p);
-    if list.len() >= PLAN_CACHE_SIZE {
-      list.remove(0);
-    }
-    list.push((schema.clone(), p.clone()));
-    p
+    let build = || {
+      let mut p = Plan::build(Some(schema), names);
+      p.shape = self.shapes.lock().ok().and_then(|mut s| s.number(p.row_keys()));
+      p
+    };
+    self.plans.get_or_build(schema, |p| p.is_for(names), build, |_| true)
   }
 
   /// The keys of a shaped row's `shape`.
@@ -288,9 +279,9 @@ impl<'s> JsonRows<'s> {
     self
   }
   /// The rows as JSON text: an array (or, in `single` mode, the row, shaped when its plan
-  /// is numbered, or `null`). When a
-  /// date-time column was seen, the text starts with a line `D["col",…]` naming those
-  /// columns, whose values are epoch milliseconds (JSON text never starts with `D`).
+  /// is numbered, or `null`). When a date-time column was seen, the text starts with a line
+  /// `D["col",…]` naming those columns, whose values are epoch milliseconds (JSON text never
+  /// starts with `D`).
   pub fn finish(mut self) -> String {
     let body = if self.single {
       if self.rows == 0 {
@@ -468,20 +459,18 @@ impl RowSink for JsonRows<'_> {
         self.out.push_str(",[]");
       }
       self.out.push(']');
-      self.in_row = false;
-      self.rows += 1;
-      return;
-    }
-    let mut first = self.out.ends_with('{');
-    for name in &self.plan.trailing_empty {
-      if !first {
-        self.out.push(',');
+    } else {
+      let mut first = self.out.ends_with('{');
+      for name in &self.plan.trailing_empty {
+        if !first {
+          self.out.push(',');
+        }
+        first = false;
+        write_json_str(&mut self.out, name);
+        self.out.push_str(":[]");
       }
-      first = false;
-      write_json_str(&mut self.out, name);
-      self.out.push_str(":[]");
+      self.out.push('}');
     }
-    self.out.push('}');
     self.in_row = false;
     self.rows += 1;
     self.send_full_piece();
@@ -689,10 +678,6 @@ mod tests {
     let mut sink = JsonRows::cached(&cache, Some(&s), false);
     feed(&mut sink, &["id", "on"], &[vec![Cell::Text("a"), Cell::Int(1)]]);
     assert_eq!(sink.finish(), r#"[{"id":"a","on":true,"cats":[]}]"#);
-    for i in 0..2 * PLAN_CACHE_SIZE {
-      cache.plan(Some(&s), &[&format!("c{i}")]);
-    }
-    assert_eq!(cache.plans.lock().unwrap().len(), PLAN_CACHE_SIZE);
   }
 
   #[test]
@@ -728,12 +713,12 @@ mod tests {
   fn shapes_stop_being_numbered_at_the_limit() {
     let mut shapes = Shapes::default();
     for i in 0..SHAPES_MAX {
-      assert_eq!(shapes.number(vec![format!("k{i}")]), Some(i as u32));
+      assert_eq!(shapes.number([format!("k{i}")].into()), Some(i as u32));
     }
-    assert_eq!(shapes.number(vec!["k7".into()]), Some(7), "known keys keep their number");
-    assert_eq!(shapes.number(vec!["new".into()]), None);
+    assert_eq!(shapes.number(["k7".to_string()].into()), Some(7), "known keys keep their number");
+    assert_eq!(shapes.number(["new".to_string()].into()), None);
     let s = Arc::new(schema());
-    let cache = PlanCache { plans: Mutex::default(), shapes: Mutex::new(shapes) };
+    let cache = PlanCache { plans: PerSchema::default(), shapes: Mutex::new(shapes) };
     let mut one = JsonRows::cached(&cache, Some(&s), true);
     feed(&mut one, &["n"], &[vec![Cell::Int(2)]]);
     assert_eq!(one.finish(), r#"{"n":2,"cats":[]}"#, "beyond the limit, an object");

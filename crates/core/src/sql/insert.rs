@@ -5,7 +5,7 @@
 //! the same shape call after call, so that plan (with its SQL text) is built once per schema
 //! and key order; a `create` then only encodes its values.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -14,6 +14,7 @@ use super::filter::SqlBuf;
 use super::query::encode_for_column;
 use super::{Flavour, Param, Stmt};
 use crate::error::Result;
+use crate::per_schema::PerSchema;
 use crate::schema::{FieldType, Schema};
 
 /// An `INSERT` and the column each of its parameters goes to.
@@ -46,9 +47,9 @@ pub struct InsertPlan {
   sql: String,
   columns: Arc<[String]>,
   sources: Vec<Source>,
-  /// The SQL text holds casts chosen from values (undeclared keys on PostgreSQL): the plan
-  /// fits only the data it was built from.
-  value_dependent: bool,
+  /// No undeclared key: the SQL text holds no cast chosen from a value (PostgreSQL), so
+  /// the plan fits any data with these keys.
+  reusable: bool,
 }
 
 impl InsertPlan {
@@ -92,14 +93,14 @@ impl InsertPlan {
         }
       }
     }
-    let mut value_dependent = false;
+    let mut reusable = true;
     for (i, (k, v)) in data.iter().enumerate() {
       if k == "id" || k == "_id" || cols.contains(&k.as_str()) || schema.relation(k).is_some() {
         continue;
       }
-      // The cast only matters where placeholders carry one; its value part is ignored here.
+      // The cast only matters where placeholders carry one; a bad value fails in `bind`.
       let cast = encode_for_column(f, schema, k, v).map(|(_, c)| c).unwrap_or(None);
-      value_dependent |= schema.field(k).is_none() && schema.relation_by_fk(k).is_none() && !schema.is_date_column(k);
+      reusable = false;
       cols.push(k);
       sources.push(Source::Undeclared { at: i });
       casts.push(cast);
@@ -125,12 +126,12 @@ impl InsertPlan {
       sql: b.sql,
       columns: cols.iter().map(|c| c.to_string()).collect(),
       sources,
-      value_dependent,
+      reusable,
     }
   }
 
   fn fits(&self, data: &Map<String, Value>) -> bool {
-    !self.value_dependent && self.keys.len() == data.len() && self.keys.iter().zip(data.keys()).all(|(a, b)| a == b)
+    self.keys.len() == data.len() && self.keys.iter().zip(data.keys()).all(|(a, b)| a == b)
   }
 
   /// The INSERT of row `id` with `data` (which has this plan's keys, in order).
@@ -152,34 +153,15 @@ impl InsertPlan {
   }
 }
 
-/// Insert plans kept per cache (key orders can vary without bound).
-const INSERT_CACHE_SIZE: usize = 64;
-
-/// Insert plans by schema and key order. Entries hold their schema, so a schema's address
-/// cannot be reused by another while its plans are cached.
+/// Insert plans by schema and key order.
 #[derive(Default)]
-pub struct InsertPlans(Mutex<Vec<(Arc<Schema>, Arc<InsertPlan>)>>);
+pub struct InsertPlans(PerSchema<InsertPlan>);
 
 impl InsertPlans {
-  /// The INSERT of row `id` with `data`, through the cached plan for its keys.
+  /// The INSERT of row `id` with `data`, through the kept plan for its keys.
   pub fn insert(&self, f: &'static dyn Flavour, schema: &Arc<Schema>, id: &str, data: &Map<String, Value>) -> Result<Insert> {
-    let plan = self.plan(f, schema, data);
+    let plan = self.0.get_or_build(schema, |p| p.fits(data), || InsertPlan::build(f, schema, data), |p| p.reusable);
     plan.bind(f, schema, id, data)
-  }
-
-  fn plan(&self, f: &'static dyn Flavour, schema: &Arc<Schema>, data: &Map<String, Value>) -> Arc<InsertPlan> {
-    let Ok(mut list) = self.0.lock() else { return Arc::new(InsertPlan::build(f, schema, data)) };
-    if let Some((_, p)) = list.iter().rev().find(|(s, p)| Arc::ptr_eq(s, schema) && p.fits(data)) {
-      return p.clone();
-    }
-    let p = Arc::new(InsertPlan::build(f, schema, data));
-    if !p.value_dependent {
-      if list.len() >= INSERT_CACHE_SIZE {
-        list.remove(0);
-      }
-      list.push((schema.clone(), p.clone()));
-    }
-    p
   }
 }
 
