@@ -841,3 +841,4 @@ module.exports.clearCachedApiKey = nativeBinding.clearCachedApiKey
 module.exports.dataMode = nativeBinding.dataMode
 module.exports.ensureApiKey = nativeBinding.ensureApiKey
 module.exports.openDialect = nativeBinding.openDialect
+module.exports.sqliteCall = nativeBinding.sqliteCall

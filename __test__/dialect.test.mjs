@@ -232,6 +232,27 @@ await forEachBackend('dialect', (b) => {
       }
     })
 
+    it('inside one transaction, create still returns the row as stored after the schema changes', async () => {
+      const Widget = { name: 'Widget', collection: 'widgets', timestamps: true, fields: { name: { type: 'string' } }, relations: {}, indexes: [] }
+      await d.initSchema([...ALL, Widget])
+      const q = (n) => (b.name === 'mariadb' ? `\`${n}\`` : `"${n}"`)
+      await d.$transaction(async (tx) => {
+        const same = async (data, why) => {
+          const created = await tx.create(Widget, data)
+          assert.deepStrictEqual(created, await tx.findById(Widget, created.id), why)
+          return created
+        }
+        await same({ name: 'first' }, 'before any change')
+        await same({ name: 'second' }, 'the same statement again')
+        await tx.executeRun(`ALTER TABLE ${q('widgets')} ADD ${q('note')} VARCHAR(20) DEFAULT 'n/a'`)
+        assert.equal((await same({ name: 'after' }, 'a column with a DEFAULT, added in the transaction')).note, 'n/a')
+        if (sqlite) {
+          await tx.executeRun(`CREATE TRIGGER widget_stamp AFTER INSERT ON widgets BEGIN UPDATE widgets SET name = 'stamped' WHERE id = NEW.id; END`)
+          assert.equal((await same({ name: 'raw' }, 'a trigger added in the transaction')).name, 'stamped')
+        }
+      })
+    })
+
     it('update changes fields, refreshes updatedAt and returns the row; missing rows give null', async () => {
       const { products } = await seed()
       const p = products[0]

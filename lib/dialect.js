@@ -8,6 +8,7 @@
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { MostaError, fromNative, invalidArgument } = require('./errors')
 const { Pieces } = require('./pieces')
+const { binding } = require('./native')
 
 /** RegExp values in filters travel as `{ $re, flags }` (JSON has no RegExp). */
 function filterReplacer(_key, value) {
@@ -61,6 +62,13 @@ class Dialect {
     this._meta = []
     this._byName = new Map()
     this._tx = new AsyncLocalStorage()
+    // SQLite's calls go through a module function naming the session: a method of the
+    // native object costs napi's receiver checks on every call (see src/sqlite.rs).
+    const session = native.session
+    this._invoke =
+      typeof session === 'number'
+        ? (method, h, args, tx) => binding.sqliteCall(session, method, h, args, tx)
+        : (method, h, args, tx, stream) => native.call(method, h, args, tx, stream)
     // Single-row answers may come shaped (`[shape, value, …]`, see `_unshape`).
     this._shaped = native.shapedRows === true
     this._makers = []
@@ -119,7 +127,7 @@ class Dialect {
     let out
     try {
       const h = this._handle(schema)
-      out = this._native.call(method, h, encode(args, withFilters), this._txId(), stream)
+      out = this._invoke(method, h, encode(args, withFilters), this._txId(), stream)
     } catch (e) {
       return Promise.reject(fromNative(e))
     }

@@ -7,6 +7,7 @@
 mod auth;
 mod eager;
 mod errors;
+mod text;
 mod open;
 mod remote;
 mod sqlite;

@@ -1,9 +1,14 @@
 //! The SQLite dialect runs on the JavaScript thread: a call returns its JSON result
 //! directly, with no thread hop. While a `$transaction` holds the connection, calls from
 //! outside that transaction get a Promise instead and run, in order, when it ends.
+//!
+//! Dialect calls, the hot path, go through the module function `sqliteCall`, which names
+//! its session by number. A method of the class would cost more than the rest of the
+//! binding's work on a small call: napi unwraps and type-checks the receiver and records
+//! the borrow in a process-wide locked map, on every call.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use mosta_core::dialect::sqlite::SqliteSession;
 use mosta_core::dialect::Admin;
@@ -12,6 +17,7 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::errors::{napi, to_napi};
+use crate::text::{JsonIn, JsonOut, ShortStr};
 
 /// One call, kept whole so it can wait in the queue.
 enum Op {
@@ -42,15 +48,58 @@ struct State {
   queue: VecDeque<Queued>,
 }
 
+type Shared = Arc<Mutex<State>>;
+
+/// Open sessions by number (freed slots are reused: a number stays taken while JavaScript
+/// holds its `NativeSqlite`).
+static SESSIONS: RwLock<Vec<Option<Shared>>> = RwLock::new(Vec::new());
+
 #[napi]
 pub struct NativeSqlite {
-  state: Mutex<State>,
+  number: u32,
+  state: Shared,
 }
 
 impl NativeSqlite {
   pub fn new(session: SqliteSession) -> Self {
-    NativeSqlite { state: Mutex::new(State { session, queue: VecDeque::new() }) }
+    let state = Arc::new(Mutex::new(State { session, queue: VecDeque::new() }));
+    let mut all = SESSIONS.write().unwrap_or_else(|p| p.into_inner());
+    let number = match all.iter().position(Option::is_none) {
+      Some(i) => {
+        all[i] = Some(state.clone());
+        i
+      }
+      None => {
+        all.push(Some(state.clone()));
+        all.len() - 1
+      }
+    };
+    NativeSqlite { number: number as u32, state }
   }
+}
+
+impl Drop for NativeSqlite {
+  fn drop(&mut self) {
+    if let Some(slot) = SESSIONS.write().unwrap_or_else(|p| p.into_inner()).get_mut(self.number as usize) {
+      *slot = None;
+    }
+  }
+}
+
+/// A dialect call: `method` of schema `handle` with `args` (a JSON array), inside
+/// transaction context `tx`, on session `session` (`NativeSqlite.session`).
+#[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
+pub fn sqlite_call<'e>(
+  env: &'e Env,
+  session: u32,
+  #[napi(ts_arg_type = "string")] method: ShortStr,
+  handle: u32,
+  #[napi(ts_arg_type = "string")] args: JsonIn,
+  #[napi(ts_arg_type = "string | undefined | null")] tx: Option<ShortStr>,
+) -> Result<Answer<'e>> {
+  let state = SESSIONS.read().ok().and_then(|all| all.get(session as usize).cloned().flatten());
+  let Some(state) = state else { return Err(to_napi(mosta_core::Error::new(mosta_core::Code::Closed, "this sqlite dialect no longer exists"))) };
+  submit(&state, env, Op::Call { method: method.as_str().to_string(), handle, args: args.0 }, tx.as_ref().map(ShortStr::as_str))
 }
 
 /// Runs one call.
@@ -71,7 +120,7 @@ fn settle(env: &Env, d: Deferred, r: mosta_core::Result<String>) -> Result<()> {
   unsafe {
     match r {
       Ok(v) => {
-        let js = String::to_napi_value(env.raw(), v)?;
+        let js = JsonOut::to_napi_value(env.raw(), JsonOut(v))?;
         check_status!(sys::napi_resolve_deferred(env.raw(), d.0, js))
       }
       Err(e) => {
@@ -82,34 +131,35 @@ fn settle(env: &Env, d: Deferred, r: mosta_core::Result<String>) -> Result<()> {
   }
 }
 
+/// A call's JSON answer now, or a Promise of it when the call waits for a transaction.
+type Answer<'e> = Either<JsonOut, PromiseRaw<'e, String>>;
+
 fn lock(state: &Mutex<State>) -> Result<std::sync::MutexGuard<'_, State>> {
   state.lock().map_err(|_| napi::Error::new(Status::GenericFailure, mosta_core::Error::internal("sqlite state poisoned by an earlier panic").to_json()))
 }
 
-impl NativeSqlite {
-  /// Runs `op` now when the connection admits it, else queues it behind the open
-  /// transaction and returns a Promise.
-  fn submit<'e>(&self, env: &'e Env, op: Op, tx: Option<String>) -> Result<Either<String, PromiseRaw<'e, String>>> {
-    let mut st = lock(&self.state)?;
-    // Calls inside the open transaction run at once (the transaction waits for them); other
-    // calls keep their order behind anything already queued.
-    let now = matches!(op, Op::Commit(_) | Op::Rollback(_)) || st.session.owns(tx.as_deref()) || (st.queue.is_empty() && st.session.admits(tx.as_deref()));
-    if now {
-      let ends_tx = matches!(op, Op::Commit(_) | Op::Rollback(_));
-      let r = run(&mut st.session, op);
-      // A commit or rollback that failed may still have ended the transaction: the queue
-      // must move whenever the connection is free again.
-      if ends_tx && st.session.is_idle() {
-        drain(env, &mut st)?;
-      }
-      return napi(r).map(Either::A);
+/// Runs `op` now when the connection admits it, else queues it behind the open transaction
+/// and returns a Promise.
+fn submit<'e>(state: &Mutex<State>, env: &'e Env, op: Op, tx: Option<&str>) -> Result<Answer<'e>> {
+  let mut st = lock(state)?;
+  // Calls inside the open transaction run at once (the transaction waits for them); other
+  // calls keep their order behind anything already queued.
+  let now = matches!(op, Op::Commit(_) | Op::Rollback(_)) || st.session.owns(tx) || (st.queue.is_empty() && st.session.admits(tx));
+  if now {
+    let ends_tx = matches!(op, Op::Commit(_) | Op::Rollback(_));
+    let r = run(&mut st.session, op);
+    // A commit or rollback that failed may still have ended the transaction: the queue
+    // must move whenever the connection is free again.
+    if ends_tx && st.session.is_idle() {
+      drain(env, &mut st)?;
     }
-    let (mut deferred, mut promise) = (std::ptr::null_mut(), std::ptr::null_mut());
-    // SAFETY: plain Node-API call on the JavaScript thread with valid out-pointers.
-    check_status!(unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
-    st.queue.push_back(Queued { op, tx, deferred: Deferred(deferred) });
-    Ok(Either::B(PromiseRaw::new(env.raw(), promise)))
+    return napi(r).map(|s| Either::A(JsonOut(s)));
   }
+  let (mut deferred, mut promise) = (std::ptr::null_mut(), std::ptr::null_mut());
+  // SAFETY: plain Node-API call on the JavaScript thread with valid out-pointers.
+  check_status!(unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
+  st.queue.push_back(Queued { op, tx: tx.map(str::to_string), deferred: Deferred(deferred) });
+  Ok(Either::B(PromiseRaw::new(env.raw(), promise)))
 }
 
 /// After a transaction ends, runs queued calls in order until one cannot run yet (it waits
@@ -128,6 +178,12 @@ impl NativeSqlite {
   #[napi(getter)]
   pub fn dialect_type(&self) -> String {
     "sqlite".to_string()
+  }
+
+  /// The number `sqliteCall` takes.
+  #[napi(getter)]
+  pub fn session(&self) -> u32 {
+    self.number
   }
 
   #[napi(getter)]
@@ -153,39 +209,34 @@ impl NativeSqlite {
   }
 
   #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
-  pub fn init_schema<'e>(&self, env: &'e Env, handles: Vec<u32>) -> Result<Either<String, PromiseRaw<'e, String>>> {
-    self.submit(env, Op::InitSchema(handles), None)
+  pub fn init_schema<'e>(&self, env: &'e Env, handles: Vec<u32>) -> Result<Answer<'e>> {
+    submit(&self.state, env, Op::InitSchema(handles), None)
   }
 
   #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
-  pub fn call<'e>(&self, env: &'e Env, method: String, handle: u32, args: String, tx: Option<String>) -> Result<Either<String, PromiseRaw<'e, String>>> {
-    self.submit(env, Op::Call { method, handle, args }, tx)
+  pub fn begin_tx<'e>(&self, env: &'e Env, isolation: Option<String>, parent: Option<String>, explicit: bool) -> Result<Answer<'e>> {
+    submit(&self.state, env, Op::Begin { isolation, explicit }, parent.as_deref())
   }
 
   #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
-  pub fn begin_tx<'e>(&self, env: &'e Env, isolation: Option<String>, parent: Option<String>, explicit: bool) -> Result<Either<String, PromiseRaw<'e, String>>> {
-    self.submit(env, Op::Begin { isolation, explicit }, parent)
+  pub fn commit_tx<'e>(&self, env: &'e Env, id: String) -> Result<Answer<'e>> {
+    submit(&self.state, env, Op::Commit(id), None)
   }
 
   #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
-  pub fn commit_tx<'e>(&self, env: &'e Env, id: String) -> Result<Either<String, PromiseRaw<'e, String>>> {
-    self.submit(env, Op::Commit(id), None)
+  pub fn rollback_tx<'e>(&self, env: &'e Env, id: String) -> Result<Answer<'e>> {
+    submit(&self.state, env, Op::Rollback(id), None)
   }
 
   #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
-  pub fn rollback_tx<'e>(&self, env: &'e Env, id: String) -> Result<Either<String, PromiseRaw<'e, String>>> {
-    self.submit(env, Op::Rollback(id), None)
+  pub fn execute<'e>(&self, env: &'e Env, sql: String, params: String, rows: bool, tx: Option<String>) -> Result<Answer<'e>> {
+    submit(&self.state, env, Op::Execute { sql, params, rows }, tx.as_deref())
   }
 
   #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
-  pub fn execute<'e>(&self, env: &'e Env, sql: String, params: String, rows: bool, tx: Option<String>) -> Result<Either<String, PromiseRaw<'e, String>>> {
-    self.submit(env, Op::Execute { sql, params, rows }, tx)
-  }
-
-  #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
-  pub fn admin<'e>(&self, env: &'e Env, op: String, arg: String, tx: Option<String>) -> Result<Either<String, PromiseRaw<'e, String>>> {
+  pub fn admin<'e>(&self, env: &'e Env, op: String, arg: String, tx: Option<String>) -> Result<Answer<'e>> {
     let op = napi(Admin::parse(&op, &arg))?;
-    self.submit(env, Op::Admin(op), tx)
+    submit(&self.state, env, Op::Admin(op), tx.as_deref())
   }
 
   /// Closes the connection (after the `create-drop` cleanup); queued calls are rejected.

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod dialect;
 pub mod env;
 pub mod error;
+pub mod fields;
 pub mod iso_date;
 pub mod redact;
 pub mod net;

@@ -15,6 +15,7 @@ use super::rows::{FirstColumn, JsonRows, PlanCache, ValueRows};
 use super::{Conn, Request};
 use crate::env::{OrmConfig, SchemaStrategy};
 use crate::error::{Code, Error, Result};
+use crate::fields::Fields;
 use crate::schema::{FieldType, RelKind, Schema};
 use crate::sql::encode::{js_truthy, json_text};
 use crate::sql::query::{self, id_list, ById, Junction, QueryOptions};
@@ -53,9 +54,9 @@ struct LiveColumns {
 }
 
 impl LiveColumns {
-  fn handled(&self, entity: &str, data: &Map<String, Value>) -> bool {
+  fn handled<'d>(&self, entity: &str, mut data: impl Iterator<Item = (&'d String, &'d Value)>) -> bool {
     let Some((_, keys)) = self.handled.iter().find(|(e, _)| e == entity) else { return false };
-    data.keys().all(|k| k == "id" || k == "_id" || keys.contains(k.as_str()))
+    data.all(|(k, _)| k == "id" || k == "_id" || keys.contains(k.as_str()))
   }
 }
 
@@ -267,7 +268,7 @@ impl SqlEngine {
             let id = id.to_string();
             self.update(c, s, &id, data).await
           }
-          None => self.create(c, s, data).await,
+          None => self.create(c, s, &Fields::from(data.as_object().cloned().unwrap_or_default())).await,
         }
       }
       Request::Increment { id, field, amount } => {
@@ -288,10 +289,8 @@ impl SqlEngine {
           Some(row) => Ok(row),
           None => {
             // The reference creates the row with that id (§12.2 #10, kept).
-            let mut data = Map::new();
-            data.insert("id".into(), Value::String(id.clone()));
-            data.insert(field.clone(), amount.clone());
-            self.create(c, s, &Value::Object(data)).await
+            let data = Fields::from_iter([("id".to_string(), Value::String(id.clone())), (field.clone(), amount.clone())]);
+            self.create(c, s, &data).await
           }
         }
       }
@@ -470,8 +469,7 @@ impl SqlEngine {
   }
 
   /// `create` (§7.4). The row and its junction rows are written atomically.
-  async fn create<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, data: &Value) -> Result<String> {
-    let Value::Object(given) = data else { return Err(Error::arg("create: data must be an object").with_field("data")) };
+  async fn create<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, given: &Fields) -> Result<String> {
     // The discriminator value overrides the caller's: only then is the data copied.
     let with_discriminator;
     let data = match (&s.discriminator, &s.discriminator_value) {
@@ -483,7 +481,7 @@ impl SqlEngine {
       }
       _ => given,
     };
-    self.ensure_columns(c, s, data).await;
+    self.ensure_columns(c, s, data.iter()).await;
     let id = match data.get("id") {
       Some(v) if js_truthy(v) => value_to_id(v),
       _ => uuid::Uuid::new_v4().to_string(),
@@ -498,7 +496,7 @@ impl SqlEngine {
       })
       .filter(|(_, ids)| !ids.is_empty())
       .collect();
-    let mut returning = c.returning().insert && Self::reads_back_plainly(s, data);
+    let mut returning = c.returning().insert && Self::reads_back_plainly(s, data.contains_key("deletedAt"));
     let Insert { stmt: mut insert, columns } = self.inserts.insert(self.flavour, s, &id, data)?;
     let layout = if returning { self.table_layout(c, s).await } else { None };
     // `RETURNING` shows the row before AFTER triggers ran: read it back instead.
@@ -567,8 +565,8 @@ impl SqlEngine {
   /// Whether the row a write hands back (`RETURNING *`) is what `findById` would show:
   /// not when eager relations must be populated, nor when the data sets the soft-delete
   /// marker (the row may then be hidden).
-  fn reads_back_plainly(s: &Schema, data: &Map<String, Value>) -> bool {
-    !(Self::has_eager(s) || (s.soft_delete && data.contains_key("deletedAt")))
+  fn reads_back_plainly(s: &Schema, sets_deleted_at: bool) -> bool {
+    !(Self::has_eager(s) || (s.soft_delete && sets_deleted_at))
   }
 
   /// Runs `create`'s INSERT: with `echo`, the row is the values bound (see `echo`) if the
@@ -577,7 +575,7 @@ impl SqlEngine {
   async fn write_created<C: Conn>(&self, c: &mut C, st: &Stmt, s: &Arc<Schema>, returning: bool, echo: Option<(&TableLayout, &[Option<usize>])>) -> Result<Option<String>> {
     let Some((layout, plan)) = echo else { return self.write_row(c, st, s, returning).await };
     let written = self.exec(c, st).await?;
-    if written != 1 || c.schema_version() != Some(layout.schema_version) {
+    if written != 1 || c.schema_version_after_write() != Some(layout.schema_version) {
       if let Ok(mut l) = self.layouts.lock() {
         l.remove(&s.table);
       }
@@ -604,11 +602,11 @@ impl SqlEngine {
     let Value::Object(data) = data else { return Err(Error::arg("update: data must be an object").with_field("data")) };
     // With RETURNING, one statement checks the row is alive, writes it and reads it back;
     // otherwise the reference's three steps (exists, UPDATE, findById).
-    let how = if c.returning().update && Self::reads_back_plainly(s, data) { ById::LiveReturning } else { ById::Plain };
+    let how = if c.returning().update && Self::reads_back_plainly(s, data.contains_key("deletedAt")) { ById::LiveReturning } else { ById::Plain };
     if how == ById::Plain && !self.exists(c, s, id).await? {
       return Ok("null".into());
     }
-    self.ensure_columns(c, s, data).await;
+    self.ensure_columns(c, s, data.iter()).await;
     let st = query::update_by_id(self.flavour, s, id, data, how)?;
     if st.is_none() && how == ById::LiveReturning && !self.exists(c, s, id).await? {
       return Ok("null".into()); // nothing to SET: only the liveness check remains
@@ -757,13 +755,13 @@ impl SqlEngine {
 
   /// The auto-ALTER on write (§3 `ensureColumnsForData`): adds a column for each key of
   /// `data` the table lacks, on the prefixed table (§12.2 #6 fix). Failures are logged.
-  async fn ensure_columns<C: Conn>(&self, c: &mut C, s: &Schema, data: &Map<String, Value>) {
+  async fn ensure_columns<'d, C: Conn>(&self, c: &mut C, s: &Schema, data: impl Iterator<Item = (&'d String, &'d Value)> + Clone + Send) {
     if self.config.schema_strategy == SchemaStrategy::None {
       return;
     }
     let known = match self.columns.lock() {
       Ok(m) => match m.get(&s.table) {
-        Some(live) if live.handled(&s.name, data) => return,
+        Some(live) if live.handled(&s.name, data.clone()) => return,
         Some(live) => Some(live.cols.clone()),
         None => None,
       },
@@ -781,7 +779,7 @@ impl SqlEngine {
     }
     let mut all_added = true;
     let in_tx = c.in_transaction();
-    for (k, v) in data {
+    for (k, v) in data.clone() {
       if k == "id" || k == "_id" {
         continue;
       }
@@ -816,7 +814,7 @@ impl SqlEngine {
     if let Ok(mut m) = self.columns.lock() {
       let live = m.entry(s.table.clone()).or_default();
       live.cols = cols;
-      let keys = data.keys().filter(|k| *k != "id" && *k != "_id").cloned();
+      let keys = data.map(|(k, _)| k).filter(|k| *k != "id" && *k != "_id").cloned();
       match live.handled.iter_mut().find(|(e, _)| *e == s.name) {
         Some((_, set)) => set.extend(keys),
         None => live.handled.push((s.name.clone(), keys.collect())),

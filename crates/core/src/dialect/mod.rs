@@ -47,6 +47,10 @@ pub trait Conn: Send {
   fn schema_version(&mut self) -> Option<i64> {
     None
   }
+  /// `schema_version`, called right after this connection wrote a row.
+  fn schema_version_after_write(&mut self) -> Option<i64> {
+    self.schema_version()
+  }
   /// Which writes can hand back the written row in the same statement (`RETURNING *`).
   fn returning(&self) -> Returning {
     Returning::default()

@@ -19,6 +19,16 @@ use crate::sql::{Param, Stmt};
 pub struct SqliteConn {
   conn: Connection,
   ddl_in_tx: bool,
+  /// The schema version read after a write in the open transaction (see
+  /// `schema_version_after_write`); forgotten by anything that may change the schema.
+  schema_pin: Option<i64>,
+}
+
+/// Whether a statement is plain DML, which never changes the schema (a trigger body cannot
+/// run DDL either). Anything else (DDL, PRAGMA, transaction control) may.
+fn is_plain_dml(sql: &str) -> bool {
+  let head = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default();
+  ["SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES"].iter().any(|k| head.eq_ignore_ascii_case(k))
 }
 
 /// Opens `':memory:'` or a file path (relative to the working directory; parent folders are
@@ -60,7 +70,7 @@ pub fn open(uri: &str) -> Result<SqliteConn> {
   conn
     .execute_batch(&format!("{wal}PRAGMA cache_size = -16000; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"))
     .map_err(|e| map_err(e, None))?;
-  Ok(SqliteConn { conn, ddl_in_tx: false })
+  Ok(SqliteConn { conn, ddl_in_tx: false, schema_pin: None })
 }
 
 /// Process-wide SQLite settings, applied once before SQLite initialises (the first open).
@@ -112,7 +122,14 @@ fn prepare<'c>(conn: &'c Connection, st: &Stmt) -> Result<rusqlite::CachedStatem
 }
 
 impl SqliteConn {
+  fn unpin_unless_dml(&mut self, sql: &str) {
+    if self.schema_pin.is_some() && !is_plain_dml(sql) {
+      self.schema_pin = None;
+    }
+  }
+
   fn query_sync(&mut self, st: &Stmt, sink: &mut dyn RowSink) -> Result<()> {
+    self.unpin_unless_dml(&st.sql);
     let mut stmt = prepare(&self.conn, st)?;
     // Column names are read once the first step ran: a cached statement is compiled again
     // at that step when the schema changed since (an ALTER), and `*` may then name more
@@ -153,6 +170,7 @@ impl SqliteConn {
   }
 
   fn execute_sync(&mut self, st: &Stmt) -> Result<u64> {
+    self.unpin_unless_dml(&st.sql);
     let mut stmt = prepare(&self.conn, st)?;
     stmt.raw_execute().map(|n| n as u64).map_err(|e| map_err(e, Some(&st.sql)))
   }
@@ -166,6 +184,8 @@ impl Conn for SqliteConn {
     std::future::ready(self.execute_sync(st))
   }
   fn batch(&mut self, sql: &str) -> impl Future<Output = Result<()>> + Send {
+    // Transaction control and DDL: the transaction a pinned version belongs to may end here.
+    self.schema_pin = None;
     std::future::ready(self.conn.execute_batch(sql).map_err(|e| map_err(e, Some(sql))))
   }
   fn table_columns(&mut self, table: &str) -> impl Future<Output = Result<Vec<String>>> + Send {
@@ -184,6 +204,18 @@ impl Conn for SqliteConn {
   }
   fn schema_version(&mut self) -> Option<i64> {
     self.conn.prepare_cached("PRAGMA schema_version").and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0))).ok()
+  }
+  /// Once this connection wrote in a transaction, it holds the database's write lock until
+  /// the transaction ends, so no other connection can change the schema meanwhile: the
+  /// version read then is kept, and served again until this connection runs anything but
+  /// plain DML (DDL, a PRAGMA, transaction control, raw SQL of those kinds).
+  fn schema_version_after_write(&mut self) -> Option<i64> {
+    if self.schema_pin.is_none() {
+      let v = self.schema_version()?;
+      self.schema_pin = self.in_transaction().then_some(v);
+      return Some(v);
+    }
+    self.schema_pin
   }
   /// The bundled SQLite (≥ 3.35) has `RETURNING` on both.
   fn returning(&self) -> super::Returning {
@@ -399,5 +431,50 @@ impl SqliteSession {
 
   pub fn is_closed(&self) -> bool {
     self.conn.is_none()
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn stmt(sql: &str) -> Stmt {
+    Stmt { sql: sql.into(), params: vec![] }
+  }
+
+  #[test]
+  fn only_plain_dml_keeps_the_schema() {
+    for sql in ["SELECT 1", "  insert INTO t VALUES (1)", "WITH x AS (SELECT 1) DELETE FROM t", "update t SET a = 1", "REPLACE INTO t VALUES (1)"] {
+      assert!(is_plain_dml(sql), "{sql}");
+    }
+    for sql in ["ALTER TABLE t ADD c", "PRAGMA schema_version = 9", "CREATE TRIGGER x", "COMMIT", "ROLLBACK TO SAVEPOINT s", "SELECTX", ""] {
+      assert!(!is_plain_dml(sql), "{sql}");
+    }
+  }
+
+  #[test]
+  fn the_version_read_after_a_write_holds_until_the_schema_may_change() {
+    let mut c = open(":memory:").unwrap();
+    c.conn.execute_batch("CREATE TABLE t (a TEXT)").unwrap();
+    let insert = stmt("INSERT INTO t (a) VALUES ('x')");
+    // Outside a transaction, nothing is kept: another connection may change the schema.
+    c.execute_sync(&insert).unwrap();
+    let v0 = c.schema_version_after_write().unwrap();
+    assert_eq!(c.schema_pin, None);
+    run_now(c.batch("BEGIN")).unwrap();
+    c.execute_sync(&insert).unwrap();
+    assert_eq!(c.schema_version_after_write(), Some(v0));
+    assert_eq!(c.schema_pin, Some(v0), "kept inside the transaction");
+    c.query_sync(&stmt("SELECT a FROM t"), &mut super::super::rows::ValueRows::new(None)).unwrap();
+    assert_eq!(c.schema_pin, Some(v0), "a read keeps it");
+    // DDL through the statement path (raw SQL) drops it, and the new version is read.
+    c.execute_sync(&stmt("ALTER TABLE t ADD b TEXT")).unwrap();
+    assert_eq!(c.schema_pin, None);
+    c.execute_sync(&insert).unwrap();
+    let v1 = c.schema_version_after_write().unwrap();
+    assert_ne!(v1, v0);
+    // Transaction control (and DDL) through `batch` drops it too.
+    run_now(c.batch("COMMIT")).unwrap();
+    assert_eq!(c.schema_pin, None);
   }
 }

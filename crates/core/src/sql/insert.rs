@@ -7,13 +7,13 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
 
 use super::encode::{encode_fk, encode_value};
 use super::filter::SqlBuf;
 use super::query::encode_for_column;
 use super::{Flavour, Param, Stmt};
 use crate::error::Result;
+use crate::fields::Fields;
 use crate::per_schema::PerSchema;
 use crate::schema::{FieldType, Schema};
 
@@ -55,7 +55,7 @@ pub struct InsertPlan {
 impl InsertPlan {
   /// The plan for `data`'s keys. The columns follow the reference's order: id, declared
   /// fields (given, or their default), foreign keys, timestamps, then undeclared keys.
-  pub fn build(f: &'static dyn Flavour, schema: &Schema, data: &Map<String, Value>) -> Self {
+  pub fn build(f: &'static dyn Flavour, schema: &Schema, data: &Fields) -> Self {
     let at = |name: &str| data.keys().position(|k| k == name);
     let mut cols: Vec<&str> = vec!["id"];
     let mut sources = vec![Source::Id];
@@ -130,21 +130,23 @@ impl InsertPlan {
     }
   }
 
-  fn fits(&self, data: &Map<String, Value>) -> bool {
+  fn fits(&self, data: &Fields) -> bool {
     self.keys.len() == data.len() && self.keys.iter().zip(data.keys()).all(|(a, b)| a == b)
   }
 
   /// The INSERT of row `id` with `data` (which has this plan's keys, in order).
-  pub fn bind(&self, f: &'static dyn Flavour, schema: &Schema, id: &str, data: &Map<String, Value>) -> Result<Insert> {
-    let values: Vec<(&String, &Value)> = data.iter().collect();
+  pub fn bind(&self, f: &'static dyn Flavour, schema: &Schema, id: &str, data: &Fields) -> Result<Insert> {
     let now = self.sources.contains(&Source::Now).then(|| f.format_now());
     let mut params = Vec::with_capacity(self.sources.len());
     for s in &self.sources {
       params.push(match s {
         Source::Id => Param::Text(id.to_string()),
-        Source::Field { at, ty } => encode_value(f, values[*at].1, Some(*ty)),
-        Source::ForeignKey { at, relation } => encode_fk(values[*at].1, relation)?,
-        Source::Undeclared { at } => encode_for_column(f, schema, values[*at].0, values[*at].1)?.0,
+        Source::Field { at, ty } => encode_value(f, data.at(*at).1, Some(*ty)),
+        Source::ForeignKey { at, relation } => encode_fk(data.at(*at).1, relation)?,
+        Source::Undeclared { at } => {
+          let (k, v) = data.at(*at);
+          encode_for_column(f, schema, k, v)?.0
+        }
         Source::Default(p) => p.clone(),
         Source::Now => Param::Text(now.clone().unwrap_or_default()),
       });
@@ -159,7 +161,7 @@ pub struct InsertPlans(PerSchema<InsertPlan>);
 
 impl InsertPlans {
   /// The INSERT of row `id` with `data`, through the kept plan for its keys.
-  pub fn insert(&self, f: &'static dyn Flavour, schema: &Arc<Schema>, id: &str, data: &Map<String, Value>) -> Result<Insert> {
+  pub fn insert(&self, f: &'static dyn Flavour, schema: &Arc<Schema>, id: &str, data: &Fields) -> Result<Insert> {
     let plan = self.0.get_or_build(schema, |p| p.fits(data), || InsertPlan::build(f, schema, data), |p| p.reusable);
     plan.bind(f, schema, id, data)
   }
@@ -183,8 +185,8 @@ mod tests {
     )
   }
 
-  fn obj(v: Value) -> Map<String, Value> {
-    v.as_object().unwrap().clone()
+  fn obj(v: serde_json::Value) -> Fields {
+    serde_json::from_value(v).unwrap()
   }
 
   #[test]
