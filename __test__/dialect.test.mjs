@@ -762,6 +762,19 @@ await forEachBackend('dialect', (b) => {
       await d.dropSchema([Odd])
       await d.initSchema(ALL)
     })
+
+    it('text of any length and alphabet crosses both ways unchanged', async () => {
+      const { products } = await seed()
+      // Short and long (the long argument is read another way), ASCII and not, astral and
+      // control characters.
+      const texts = ['plain', 'é ☃ 𝄞 \u0001 "q" \\', 'ab'.repeat(40_000), `${'ü'.repeat(30_000)}𝄞`]
+      for (const body of texts) {
+        const made = await d.create(Product, { name: 'texts', sku: `T${body.length}`, price: 1, body })
+        assert.equal(made.body, body, `create of ${body.length} units`)
+        assert.equal((await d.findById(Product, made.id)).body, body)
+        assert.equal((await d.update(Product, products[0].id, { body })).body, body)
+      }
+    })
   })
 
   describe('maintenance', () => {

@@ -76,6 +76,22 @@ impl FromIterator<(String, Value)> for Fields {
   }
 }
 
+/// Whether two entries share a key. Keys are told apart by length and first bytes before
+/// any full comparison: this runs on every `create`.
+fn has_repeated_key(entries: &[(String, Value)]) -> bool {
+  let print = |k: &str| {
+    let mut head = [0u8; 8];
+    let n = k.len().min(7);
+    head[..n].copy_from_slice(&k.as_bytes()[..n]);
+    head[7] = k.len() as u8;
+    u64::from_le_bytes(head)
+  };
+  (1..entries.len()).any(|i| {
+    let p = print(&entries[i].0);
+    entries[..i].iter().any(|(k, _)| print(k) == p && *k == entries[i].0)
+  })
+}
+
 /// A JSON object only (anything else fails to parse; callers report it with its value).
 impl<'de> Deserialize<'de> for Fields {
   fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -86,11 +102,15 @@ impl<'de> Deserialize<'de> for Fields {
         f.write_str("an object")
       }
       fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Fields, A::Error> {
-        let mut f = Fields(Vec::with_capacity(m.size_hint().unwrap_or(12)));
-        while let Some((k, v)) = m.next_entry::<String, Value>()? {
-          f.insert(k, v);
+        let mut entries = Vec::with_capacity(m.size_hint().unwrap_or(12));
+        while let Some(entry) = m.next_entry::<String, Value>()? {
+          entries.push(entry);
         }
-        Ok(f)
+        // JSON.stringify never repeats a key; raw JSON may, and then means the last value.
+        if has_repeated_key(&entries) {
+          return Ok(entries.into_iter().collect());
+        }
+        Ok(Fields(entries))
       }
     }
     d.deserialize_map(ObjectVisitor)
@@ -120,6 +140,14 @@ mod tests {
     assert_eq!(f.at(1), ("a", &json!(2)));
     assert_eq!(serde_json::to_string(&f).unwrap(), r#"{"b":3,"a":2}"#);
     assert_eq!(f.clone().into_value(), json!({"b": 3, "a": 2}));
+  }
+
+  #[test]
+  fn repeated_keys_are_found_whatever_they_share() {
+    let f: Fields = serde_json::from_str(r#"{"categoryA": 1, "categoryB": 2, "categoryA": 3}"#).unwrap();
+    assert_eq!(f.into_value(), json!({"categoryA": 3, "categoryB": 2}));
+    let g: Fields = serde_json::from_str(r#"{"categoryA": 1, "categoryB": 2}"#).unwrap();
+    assert_eq!(g.len(), 2, "same length and head, other keys");
   }
 
   #[test]

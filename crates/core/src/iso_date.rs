@@ -5,9 +5,21 @@
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 
-/// The current UTC time as `toISOString()` text.
+/// The current UTC time as `toISOString()` text. Calls within the same millisecond share
+/// the text, formatted once (writes in a loop stamp many rows per millisecond).
 pub fn iso_now() -> String {
-  iso_utc(&chrono::Utc::now())
+  thread_local! {
+    static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+  }
+  let now = chrono::Utc::now();
+  let ms = now.timestamp_millis();
+  LAST.with_borrow_mut(|(at, text)| {
+    if *at != ms {
+      write_iso_utc(text, &now.naive_utc());
+      *at = ms;
+    }
+    text.clone()
+  })
 }
 
 /// A UTC time as `toISOString()` text.
@@ -106,6 +118,17 @@ mod tests {
     write_date(&mut b, &NaiveDate::from_ymd_opt(999, 12, 31).unwrap());
     assert_eq!(b, "0999-12-31");
     assert_eq!(iso_now().len(), 24);
+  }
+
+  #[test]
+  fn now_moves_with_the_clock() {
+    let before = chrono::Utc::now();
+    let a = iso_now();
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    let b = iso_now();
+    let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+    assert!(parse(&a) >= before - chrono::Duration::milliseconds(1), "{a}");
+    assert!(parse(&b) > parse(&a), "a later millisecond gets new text: {a} then {b}");
   }
 
   #[test]

@@ -15,6 +15,8 @@
 //! the layout was read at (any ALTER, from this process or another, moves it), else the row
 //! is read back. Anything else takes the `RETURNING` path.
 
+use std::sync::{Arc, Mutex};
+
 use serde_json::Value;
 
 use super::rows::{Cell, RowSink};
@@ -80,7 +82,12 @@ pub struct TableLayout {
   pub columns: Vec<LayoutColumn>,
   /// A trigger exists on the table: the row written may differ from the values bound.
   pub has_triggers: bool,
+  /// `mapping`s by INSERT column list (the list is kept alive here, so its address names it).
+  mappings: Mutex<Vec<(Arc<[String]>, Option<Arc<[Option<usize>]>>)>>,
 }
+
+/// Column lists whose mapping a layout keeps (one per INSERT plan of the table).
+const MAPPINGS_MAX: usize = 16;
 
 impl TableLayout {
   /// From `LAYOUT_SQL` rows (`name`, `type`, `filled_in`, `not_null`).
@@ -95,16 +102,32 @@ impl TableLayout {
         not_null: flag(r, "not_null"),
       })
       .collect();
-    TableLayout { schema_version, columns, has_triggers }
+    TableLayout { schema_version, columns, has_triggers, mappings: Mutex::default() }
   }
 
   /// For each column of the table, the index of the bound value it gets, when the row read
-  /// back would be exactly the bound values; `None` otherwise.
-  pub fn echo_plan(&self, columns: &[String], params: &[Param]) -> Option<Vec<Option<usize>>> {
+  /// back would be exactly the bound values; `None` otherwise. `columns` are the INSERT's
+  /// (a plan's list, shared call after call: the matching of names is kept per list).
+  pub fn echo_plan(&self, columns: &Arc<[String]>, params: &[Param]) -> Option<Arc<[Option<usize>]>> {
     if columns.len() != params.len() || self.has_triggers {
       return None;
     }
-    let mut plan = Vec::with_capacity(self.columns.len());
+    let map = self.mapping(columns)?;
+    let kept = map.iter().zip(&self.columns).all(|(at, col)| match at {
+      Some(i) => stored_as_bound(&params[*i], col.affinity) && !(col.not_null && params[*i] == Param::Null),
+      None => true,
+    });
+    kept.then_some(map)
+  }
+
+  /// Which bound value each table column gets, by name; `None` when a column left out
+  /// would not be NULL, or a bound column is not in the table (it changed under us).
+  fn mapping(&self, columns: &Arc<[String]>) -> Option<Arc<[Option<usize>]>> {
+    let mut known = self.mappings.lock().ok()?;
+    if let Some((_, m)) = known.iter().find(|(c, _)| Arc::ptr_eq(c, columns)) {
+      return m.clone();
+    }
+    let mut map = Vec::with_capacity(self.columns.len());
     let mut used = 0;
     // The INSERT names its columns mostly in table order: look at the next one first.
     let mut next = 0;
@@ -115,19 +138,19 @@ impl TableLayout {
       };
       if let Some(i) = at {
         next = i + 1;
+        used += 1;
+      } else if col.filled_in {
+        map.clear();
+        break;
       }
-      match at {
-        Some(i) if stored_as_bound(&params[i], col.affinity) && !(col.not_null && params[i] == Param::Null) => {
-          plan.push(Some(i));
-          used += 1;
-        }
-        Some(_) => return None,
-        None if col.filled_in => return None,
-        None => plan.push(None),
-      }
+      map.push(at);
     }
-    // A bound column the layout does not know (it changed under us): read it back instead.
-    (used == columns.len()).then_some(plan)
+    let found = (used == columns.len() && map.len() == self.columns.len()).then(|| Arc::from(map));
+    if known.len() >= MAPPINGS_MAX {
+      known.remove(0);
+    }
+    known.push((columns.clone(), found.clone()));
+    found
   }
 
   /// Feeds the row the INSERT wrote to `sink`, as a read of it would.
@@ -167,6 +190,7 @@ mod tests {
       schema_version: 1,
       columns: cols.iter().map(|(n, t, f)| LayoutColumn { name: n.to_string(), affinity: Affinity::of(t), filled_in: *f, not_null: *n == "on" }).collect(),
       has_triggers: false,
+      mappings: Mutex::default(),
     }
   }
 
@@ -185,9 +209,14 @@ mod tests {
   #[test]
   fn echo_only_when_every_value_is_stored_unchanged() {
     let l = layout(&[("id", "TEXT", false), ("n", "REAL", false), ("on", "INTEGER", false), ("note", "TEXT", false)]);
-    let cols: Vec<String> = ["id", "n", "on"].iter().map(|s| s.to_string()).collect();
+    let cols: Arc<[String]> = ["id", "n", "on"].iter().map(|s| s.to_string()).collect();
     let ok = [Param::Text("a".into()), Param::Float(2.5), Param::Int(1)];
-    assert_eq!(l.echo_plan(&cols, &ok), Some(vec![Some(0), Some(1), Some(2), None]));
+    assert_eq!(l.echo_plan(&cols, &ok).as_deref(), Some(&[Some(0), Some(1), Some(2), None][..]));
+    // Names in another case and order match the same columns; the matching is kept per list.
+    let other: Arc<[String]> = ["N", "id", "on"].iter().map(|s| s.to_string()).collect();
+    let swapped = [Param::Float(2.5), Param::Text("a".into()), Param::Int(1)];
+    assert_eq!(l.echo_plan(&other, &swapped).as_deref(), Some(&[Some(1), Some(0), Some(2), None][..]));
+    assert!(Arc::ptr_eq(&l.echo_plan(&cols, &ok).unwrap(), &l.echo_plan(&cols, &ok).unwrap()));
     // A number into a TEXT column is stored as text: read it back.
     assert_eq!(l.echo_plan(&cols, &[Param::Int(5), Param::Float(2.5), Param::Int(1)]), None);
     // Text into a REAL column may become a number.

@@ -505,7 +505,7 @@ impl SqlEngine {
     if returning && echo.is_none() {
       insert.sql.push_str(" RETURNING *");
     }
-    let echo = echo.as_ref().map(|(l, p)| (l.as_ref(), p.as_slice()));
+    let echo = echo.as_ref().map(|(l, p)| (l.as_ref(), &p[..]));
     let row = if links.is_empty() {
       self.write_created(c, &insert, s, returning, echo).await?
     } else {

@@ -50,6 +50,8 @@ pub struct InsertPlan {
   /// No undeclared key: the SQL text holds no cast chosen from a value (PostgreSQL), so
   /// the plan fits any data with these keys.
   reusable: bool,
+  /// Some value is the time of the call.
+  stamps: bool,
 }
 
 impl InsertPlan {
@@ -122,6 +124,7 @@ impl InsertPlan {
     }
     b.push(")");
     InsertPlan {
+      stamps: sources.contains(&Source::Now),
       keys: data.keys().cloned().collect(),
       sql: b.sql,
       columns: cols.iter().map(|c| c.to_string()).collect(),
@@ -136,7 +139,7 @@ impl InsertPlan {
 
   /// The INSERT of row `id` with `data` (which has this plan's keys, in order).
   pub fn bind(&self, f: &'static dyn Flavour, schema: &Schema, id: &str, data: &Fields) -> Result<Insert> {
-    let now = self.sources.contains(&Source::Now).then(|| f.format_now());
+    let now = self.stamps.then(|| f.format_now());
     let mut params = Vec::with_capacity(self.sources.len());
     for s in &self.sources {
       params.push(match s {
