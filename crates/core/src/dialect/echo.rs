@@ -83,8 +83,11 @@ pub struct TableLayout {
   /// A trigger exists on the table: the row written may differ from the values bound.
   pub has_triggers: bool,
   /// `mapping`s by INSERT column list (the list is kept alive here, so its address names it).
-  mappings: Mutex<Vec<(Arc<[String]>, Option<Arc<[Option<usize>]>>)>>,
+  mappings: Mutex<Vec<(Arc<[String]>, Option<Mapping>)>>,
 }
+
+/// For each table column, the INSERT parameter it gets (`None`: left out, so NULL).
+type Mapping = Arc<[Option<usize>]>;
 
 /// Column lists whose mapping a layout keeps (one per INSERT plan of the table).
 const MAPPINGS_MAX: usize = 16;
@@ -108,7 +111,7 @@ impl TableLayout {
   /// For each column of the table, the index of the bound value it gets, when the row read
   /// back would be exactly the bound values; `None` otherwise. `columns` are the INSERT's
   /// (a plan's list, shared call after call: the matching of names is kept per list).
-  pub fn echo_plan(&self, columns: &Arc<[String]>, params: &[Param]) -> Option<Arc<[Option<usize>]>> {
+  pub fn echo_plan(&self, columns: &Arc<[String]>, params: &[Param]) -> Option<Mapping> {
     if columns.len() != params.len() || self.has_triggers {
       return None;
     }
@@ -122,7 +125,7 @@ impl TableLayout {
 
   /// Which bound value each table column gets, by name; `None` when a column left out
   /// would not be NULL, or a bound column is not in the table (it changed under us).
-  fn mapping(&self, columns: &Arc<[String]>) -> Option<Arc<[Option<usize>]>> {
+  fn mapping(&self, columns: &Arc<[String]>) -> Option<Mapping> {
     let mut known = self.mappings.lock().ok()?;
     if let Some((_, m)) = known.iter().find(|(c, _)| Arc::ptr_eq(c, columns)) {
       return m.clone();
