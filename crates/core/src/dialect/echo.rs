@@ -83,11 +83,14 @@ pub struct TableLayout {
   /// A trigger exists on the table: the row written may differ from the values bound.
   pub has_triggers: bool,
   /// `mapping`s by INSERT column list (the list is kept alive here, so its address names it).
-  mappings: Mutex<Vec<(Arc<[String]>, Option<Mapping>)>>,
+  mappings: Mutex<Vec<KnownMapping>>,
 }
 
 /// For each table column, the INSERT parameter it gets (`None`: left out, so NULL).
 type Mapping = Arc<[Option<usize>]>;
+
+/// An INSERT column list and its mapping (`None`: the row cannot be echoed).
+type KnownMapping = (Arc<[String]>, Option<Mapping>);
 
 /// Column lists whose mapping a layout keeps (one per INSERT plan of the table).
 const MAPPINGS_MAX: usize = 16;
