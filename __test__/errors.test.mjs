@@ -36,7 +36,35 @@ await forEachBackend('errors', (b) => {
     assert.equal(await d.count(Item, {}) >= 0, true, 'the table is still there')
   })
 
-  if (b.name === 'sqlite') return
+  if (b.name === 'sqlite') {
+    // The binding's SQLite entry point names sessions by number; a number is no key to a
+    // connection owned by another thread (its queued calls could not be settled there).
+    it('a SQLite session named from a worker thread is refused; its owner keeps working', async () => {
+      await d.count(Item, {})
+      const session = d._native.session
+      const handle = d._handle(Item)
+      const { Worker } = await import('node:worker_threads')
+      const code = `
+        const { parentPort, workerData } = require('node:worker_threads')
+        const binding = require(workerData.addon)
+        try {
+          parentPort.postMessage({ ok: binding.sqliteCall(workerData.session, 'count', workerData.handle, '[{}]') })
+        } catch (e) {
+          parentPort.postMessage({ error: String(e.message) })
+        }`
+      const addon = new URL('../native.js', import.meta.url).pathname
+      const answer = await new Promise((resolve, reject) => {
+        const w = new Worker(code, { eval: true, workerData: { addon, session, handle } })
+        w.once('message', (m) => w.terminate().then(() => resolve(m)))
+        w.once('error', reject)
+      })
+      assert.equal(answer.ok, undefined, 'no answer from another thread')
+      assert.match(answer.error, /E_INTERNAL/)
+      assert.match(answer.error, /another thread/)
+      assert.equal(typeof (await d.count(Item, {})), 'number')
+    })
+    return
+  }
 
   const scheme = b.name === 'postgres' ? 'postgres' : 'mysql'
   it('an unreachable server is E_CONNECTION and the password never shows', async () => {

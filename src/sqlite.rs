@@ -46,6 +46,10 @@ struct Queued {
 struct State {
   session: SqliteSession,
   queue: VecDeque<Queued>,
+  /// The Node-API environment of the first call. Queued calls are settled in whichever
+  /// call frees the connection, so every call must come from that one thread and realm;
+  /// a session number used elsewhere (a worker) is refused.
+  owner: Option<usize>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -62,7 +66,7 @@ pub struct NativeSqlite {
 
 impl NativeSqlite {
   pub fn new(session: SqliteSession) -> Self {
-    let state = Arc::new(Mutex::new(State { session, queue: VecDeque::new() }));
+    let state = Arc::new(Mutex::new(State { session, queue: VecDeque::new(), owner: None }));
     let mut all = SESSIONS.write().unwrap_or_else(|p| p.into_inner());
     let number = match all.iter().position(Option::is_none) {
       Some(i) => {
@@ -142,6 +146,9 @@ fn lock(state: &Mutex<State>) -> Result<std::sync::MutexGuard<'_, State>> {
 /// and returns a Promise.
 fn submit<'e>(state: &Mutex<State>, env: &'e Env, op: Op, tx: Option<&str>) -> Result<Answer<'e>> {
   let mut st = lock(state)?;
+  if *st.owner.get_or_insert(env.raw() as usize) != env.raw() as usize {
+    return Err(to_napi(mosta_core::Error::internal("this sqlite dialect belongs to another thread")));
+  }
   // Calls inside the open transaction run at once (the transaction waits for them); other
   // calls keep their order behind anything already queued.
   let now = matches!(op, Op::Commit(_) | Op::Rollback(_)) || st.session.owns(tx) || (st.queue.is_empty() && st.session.admits(tx));
