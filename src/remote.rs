@@ -15,7 +15,7 @@ use crate::text::{JsonIn, JsonOut};
 
 /// JavaScript's receiver of answer pieces: `(streamId, json)`. Weak: it never keeps the
 /// process alive.
-type PieceFn = ThreadsafeFunction<FnArgs<(u32, String)>, (), FnArgs<(u32, String)>, Status, false, true>;
+type PieceFn = ThreadsafeFunction<FnArgs<(u32, JsonOut)>, (), FnArgs<(u32, JsonOut)>, Status, false, true>;
 
 #[napi]
 pub struct NativeAsync {
@@ -74,7 +74,7 @@ impl NativeAsync {
 
   /// Registers the receiver of the pieces of large answers (see `chunks`).
   #[napi(ts_args_type = "receive: (stream: number, json: string) => void")]
-  pub fn on_pieces(&self, receive: Function<FnArgs<(u32, String)>, ()>) -> Result<()> {
+  pub fn on_pieces(&self, receive: Function<FnArgs<(u32, JsonOut)>, ()>) -> Result<()> {
     let tsfn = receive.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
     *self.pieces.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(tsfn));
     Ok(())
@@ -91,7 +91,7 @@ impl NativeAsync {
       None => spawn(env, fut),
       Some((id, tsfn)) => {
         let send: chunks::ChunkFn = Arc::new(move |json| {
-          tsfn.call(FnArgs::from((id, json)), ThreadsafeFunctionCallMode::NonBlocking);
+          tsfn.call(FnArgs::from((id, JsonOut(json))), ThreadsafeFunctionCallMode::NonBlocking);
         });
         spawn(env, Box::pin(chunks::scope(send, fut)))
       }
