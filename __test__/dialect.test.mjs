@@ -246,6 +246,17 @@ await forEachBackend('dialect', (b) => {
         await same({ name: 'second' }, 'the same statement again')
         await tx.executeRun(`ALTER TABLE ${q('widgets')} ADD ${q('note')} VARCHAR(20) DEFAULT 'n/a'`)
         assert.equal((await same({ name: 'after' }, 'a column with a DEFAULT, added in the transaction')).note, 'n/a')
+        if (b.name === 'mariadb') return // MySQL DDL commits at once: no savepoint can undo it
+        // A column added in a nested transaction that rolls back is gone again.
+        await assert.rejects(
+          tx.$transaction(async (inner) => {
+            await inner.executeRun(`ALTER TABLE ${q('widgets')} ADD ${q('extra')} VARCHAR(20) DEFAULT 'gone'`)
+            assert.equal((await same({ name: 'inner' }, 'a column added in a savepoint')).extra, 'gone')
+            throw new Error('undo')
+          }),
+          /undo/,
+        )
+        assert.equal('extra' in (await same({ name: 'after undo' }, 'the savepoint rolled back')), false)
         if (sqlite) {
           await tx.executeRun(`CREATE TRIGGER widget_stamp AFTER INSERT ON widgets BEGIN UPDATE widgets SET name = 'stamped' WHERE id = NEW.id; END`)
           assert.equal((await same({ name: 'raw' }, 'a trigger added in the transaction')).name, 'stamped')

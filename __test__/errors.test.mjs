@@ -181,6 +181,35 @@ await forEachBackend('errors', (b) => {
     await victim.disconnect()
   })
 
+  it('after DDL on one pooled connection, the others write in transactions without stale statements', async () => {
+    const Gizmo = { name: 'Gizmo', collection: 'gizmos', fields: { n: { type: 'number' } } }
+    const g = await plug.openIsolatedDialect({ ...cfg, schemaStrategy: 'create', poolSize: 2 }, [Gizmo])
+    try {
+      // Both connections at once, each preparing the INSERT … RETURNING * of gizmos.
+      const both = async (n) => {
+        let release
+        const gate = new Promise((r) => (release = r))
+        let open = 0
+        const one = (i) =>
+          g.$transaction(async (tx) => {
+            const made = await tx.create(Gizmo, { n: n + i })
+            if (++open === 2) release()
+            await gate
+            return made
+          })
+        return Promise.all([one(0), one(1)])
+      }
+      await both(0)
+      // One connection changes the table; the other's prepared INSERT now describes the old
+      // row. Inside a transaction a stale statement cannot be retried: it must not happen.
+      await g.executeRun(`ALTER TABLE ${q('gizmos')} ADD ${q('note')} VARCHAR(20) DEFAULT 'x'`)
+      const made = await both(10)
+      assert.deepEqual(made.map((r) => [r.n, r.note]), [[10, 'x'], [11, 'x']])
+    } finally {
+      await g.disconnect()
+    }
+  })
+
   it('a transaction cut off by the server is rolled back, never half-applied', async () => {
     const victim = await plug.openIsolatedDialect({ ...cfg, poolSize: 2 })
     const admin = await plug.openIsolatedDialect({ ...cfg, poolSize: 1 })

@@ -175,10 +175,17 @@ type Options<D> = <Connection<D> as sqlx::Connection>::Options;
 /// back (and optionally before lending it), a round trip per call; this pool keeps idle
 /// connections without pinging: `PooledDialect` re-runs a read once when an idle connection
 /// turns out dead, and pings only before a write on a connection idle for a while.
+/// An idle connection, since when it has been idle, and the DDL generation its statement
+/// cache is valid for (DDL run meanwhile on other connections makes it stale).
+struct Idle<D: Driver> {
+  conn: Connection<D>,
+  since: Instant,
+  generation: u64,
+}
+
 struct PoolInner<D: Driver> {
   options: Options<D>,
-  /// Idle connections and since when each has been idle.
-  idle: Mutex<Vec<(Connection<D>, Instant)>>,
+  idle: Mutex<Vec<Idle<D>>>,
   /// One permit per connection that may exist (idle or lent out).
   permits: Arc<Semaphore>,
   closed: AtomicBool,
@@ -215,11 +222,12 @@ where
       e.message = format!("Failed to connect to {} ({}): {}", D::NAME, pool.redactor.redacted_uri(), e.message);
       e
     })?;
-    pool.idle().push((first, Instant::now()));
+    let generation = pool.shared.ddl_generation.load(Ordering::Acquire);
+    pool.idle().push(Idle { conn: first, since: Instant::now(), generation });
     Ok(pool)
   }
 
-  fn idle(&self) -> std::sync::MutexGuard<'_, Vec<(Connection<D>, Instant)>> {
+  fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle<D>>> {
     // A panic while the lock was held cannot leave the list inconsistent: take it anyway.
     self.inner.idle.lock().unwrap_or_else(|p| p.into_inner())
   }
@@ -268,17 +276,19 @@ where
       }
     };
     let reused = self.idle().pop();
-    let (conn, idle_for) = match reused {
-      Some((c, since)) => (c, Some(since.elapsed())),
-      None => (self.connect(deadline).await?, None),
+    let (conn, idle_for, seen_generation) = match reused {
+      Some(i) => (i.conn, Some(i.since.elapsed()), i.generation),
+      // A new connection has no cached statements yet.
+      None => (self.connect(deadline).await?, None, self.shared.ddl_generation.load(Ordering::Acquire)),
     };
     Ok(SqlxConn {
-      seen_generation: self.shared.ddl_generation.load(Ordering::Acquire),
+      seen_generation,
       conn: Some(conn),
       pool: self.inner.clone(),
       _permit: permit,
       shared: self.shared.clone(),
       in_tx: false,
+      ddl_since_begin: false,
       ddl_in_tx: false,
       healthy: true,
       busy: false,
@@ -306,7 +316,7 @@ where
   }
 
   fn flush_idle(&self) {
-    let dead: Vec<(Connection<D>, Instant)> = std::mem::take(&mut *self.idle());
+    let dead: Vec<Idle<D>> = std::mem::take(&mut *self.idle());
     drop(dead);
   }
 
@@ -323,10 +333,10 @@ where
   async fn close(&self) {
     self.inner.closed.store(true, Ordering::Release);
     self.inner.permits.close();
-    let idle: Vec<(Connection<D>, Instant)> = std::mem::take(&mut *self.idle());
+    let idle: Vec<Idle<D>> = std::mem::take(&mut *self.idle());
     let deadline = Instant::now() + Duration::from_millis(self.timeout_ms);
-    for (c, _) in idle {
-      let _ = tokio::time::timeout_at(deadline.into(), c.close()).await;
+    for i in idle {
+      let _ = tokio::time::timeout_at(deadline.into(), i.conn.close()).await;
     }
   }
 }
@@ -341,6 +351,8 @@ pub struct SqlxConn<D: Driver> {
   shared: Arc<Shared>,
   /// The DDL generation this connection's statement cache is valid for.
   seen_generation: u64,
+  /// DDL ran in the open transaction (a rollback then changes table shapes back).
+  ddl_since_begin: bool,
   /// A transaction was opened through `batch` and not yet ended.
   in_tx: bool,
   /// See `Conn::ddl_in_tx`.
@@ -365,7 +377,8 @@ impl<D: Driver> Drop for SqlxConn<D> {
   fn drop(&mut self) {
     let Some(conn) = self.conn.take() else { return };
     if self.healthy && !self.busy && !self.in_tx && !self.pool.closed.load(Ordering::Acquire) {
-      self.pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push((conn, Instant::now()));
+      let idle = Idle { conn, since: Instant::now(), generation: self.seen_generation };
+      self.pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push(idle);
     }
   }
 }
@@ -413,9 +426,10 @@ where
     Ok(())
   }
 
-  fn after_ddl(&self, sql: &str) {
+  fn after_ddl(&mut self, sql: &str) {
     if is_ddl(sql) {
       self.shared.ddl_generation.fetch_add(1, Ordering::AcqRel);
+      self.ddl_since_begin |= self.in_tx;
     }
   }
 
@@ -510,8 +524,14 @@ where
     self.busy = false;
     r.map_err(|e| self.failed(e))?;
     self.completed += 1;
+    // A rollback (to a savepoint or whole) undoes DDL run since the transaction began, which
+    // changes table shapes back: statements prepared meanwhile are stale again.
+    if self.ddl_since_begin && sql.trim_start().get(..8).is_some_and(|h| h.eq_ignore_ascii_case("ROLLBACK")) {
+      self.shared.ddl_generation.fetch_add(1, Ordering::AcqRel);
+    }
     if let Some(open) = tx_effect(sql) {
       self.in_tx = open;
+      self.ddl_since_begin = false;
     }
     self.after_ddl(sql);
     Ok(())
