@@ -20,7 +20,7 @@ use crate::schema::{FieldType, RelKind, Schema};
 use crate::sql::encode::{js_truthy, json_text};
 use crate::sql::query::{self, id_list, ById, Junction, QueryOptions};
 use crate::sql::insert::{Insert, InsertPlans};
-use crate::sql::{ddl, Flavour, Isolation, Param, Stmt};
+use crate::sql::{ddl, is_plain_dml, Flavour, Isolation, Param, Stmt};
 
 /// The schemas a dialect knows: every compiled one (by handle) and the list the last
 /// `initSchema` received, which relation population looks targets up in first.
@@ -540,9 +540,8 @@ impl SqlEngine {
     }
   }
 
-  fn forget_learnt_tables_unless_select(&self, sql: &str) {
-    let head = sql.trim_start().get(..6).unwrap_or_default();
-    if !head.eq_ignore_ascii_case("select") {
+  fn forget_learnt_tables_unless_dml(&self, sql: &str) {
+    if !is_plain_dml(sql) {
       self.forget_learnt_tables();
     }
   }
@@ -1004,14 +1003,14 @@ impl SqlEngine {
   /// `executeQuery(sql, params)`: rows as the driver gives them.
   pub async fn execute_query<C: Conn>(&self, c: &mut C, sql: &str, params: &str) -> Result<String> {
     let st = Stmt { sql: sql.to_string(), params: raw_params(params)? };
-    self.forget_learnt_tables_unless_select(sql);
+    self.forget_learnt_tables_unless_dml(sql);
     self.query_json(c, &st, None, false).await
   }
 
   /// `executeRun(sql, params)`: `{ changes }`.
   pub async fn execute_run<C: Conn>(&self, c: &mut C, sql: &str, params: &str) -> Result<String> {
     let st = Stmt { sql: sql.to_string(), params: raw_params(params)? };
-    self.forget_learnt_tables_unless_select(sql);
+    self.forget_learnt_tables_unless_dml(sql);
     Ok(format!("{{\"changes\":{}}}", self.exec(c, &st).await?))
   }
 

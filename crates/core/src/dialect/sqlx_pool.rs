@@ -18,7 +18,7 @@ use super::rows::{Cell, RowSink};
 use super::Conn;
 use crate::env::{OrmConfig, DEFAULT_POOL_SIZE};
 use crate::error::{Code, Error, Result};
-use crate::sql::{Param, Stmt};
+use crate::sql::{starts_with_word, Param, Stmt};
 
 /// A bound parameter as the drivers encode it (each backend implements `Encode` for it).
 pub struct ParamRef<'a>(pub &'a Param);
@@ -171,10 +171,6 @@ type Connection<D> = <<D as Driver>::Db as Database>::Connection;
 const LIVE: &str = "connection present until dropped";
 type Options<D> = <Connection<D> as sqlx::Connection>::Options;
 
-/// The connections of one dialect. sqlx's own pool pings every connection when it is given
-/// back (and optionally before lending it), a round trip per call; this pool keeps idle
-/// connections without pinging: `PooledDialect` re-runs a read once when an idle connection
-/// turns out dead, and pings only before a write on a connection idle for a while.
 /// An idle connection, since when it has been idle, and the DDL generation its statement
 /// cache is valid for (DDL run meanwhile on other connections makes it stale).
 struct Idle<D: Driver> {
@@ -183,6 +179,10 @@ struct Idle<D: Driver> {
   generation: u64,
 }
 
+/// The connections of one dialect. sqlx's own pool pings every connection when it is given
+/// back (and optionally before lending it), a round trip per call; this pool keeps idle
+/// connections without pinging: `PooledDialect` re-runs a read once when an idle connection
+/// turns out dead, and pings only before a write on a connection idle for a while.
 struct PoolInner<D: Driver> {
   options: Options<D>,
   idle: Mutex<Vec<Idle<D>>>,
@@ -383,23 +383,26 @@ impl<D: Driver> Drop for SqlxConn<D> {
   }
 }
 
-/// What a transaction-control statement does to the open-transaction flag.
+/// What a transaction-control statement (the engine's own, through `batch`) does to the
+/// open-transaction flag.
 fn tx_effect(sql: &str) -> Option<bool> {
-  let s = sql.trim_start();
-  let starts = |p: &str| s.len() >= p.len() && s[..p.len()].eq_ignore_ascii_case(p);
-  if starts("BEGIN") || starts("START TRANSACTION") {
+  if starts_with_word(sql, &["BEGIN", "START"]) {
     Some(true)
-  } else if starts("COMMIT") || (starts("ROLLBACK") && !s.to_ascii_uppercase().contains(" TO ")) {
+  } else if starts_with_word(sql, &["COMMIT"]) || (is_rollback(sql) && !sql.to_ascii_uppercase().contains(" TO ")) {
     Some(false)
   } else {
     None
   }
 }
 
+/// A rollback, of the transaction or to a savepoint.
+fn is_rollback(sql: &str) -> bool {
+  starts_with_word(sql, &["ROLLBACK"])
+}
+
 /// Whether a statement changes table shapes (and so invalidates cached statements).
 fn is_ddl(sql: &str) -> bool {
-  let s = sql.trim_start();
-  ["CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"].iter().any(|p| s.len() >= p.len() && s[..p.len()].eq_ignore_ascii_case(p))
+  starts_with_word(sql, &["CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"])
 }
 
 impl<D: Driver> SqlxConn<D>
@@ -526,7 +529,7 @@ where
     self.completed += 1;
     // A rollback (to a savepoint or whole) undoes DDL run since the transaction began, which
     // changes table shapes back: statements prepared meanwhile are stale again.
-    if self.ddl_since_begin && sql.trim_start().get(..8).is_some_and(|h| h.eq_ignore_ascii_case("ROLLBACK")) {
+    if self.ddl_since_begin && is_rollback(sql) {
       self.shared.ddl_generation.fetch_add(1, Ordering::AcqRel);
     }
     if let Some(open) = tx_effect(sql) {
@@ -612,6 +615,7 @@ mod tests {
     assert_eq!(tx_effect("ROLLBACK TO SAVEPOINT `x`"), None);
     assert_eq!(tx_effect("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"), None);
     assert!(is_ddl("alter table x add y int"));
+    assert!(is_rollback("rollback to savepoint `x`") && !is_rollback("ROLLBACKS"));
     assert!(!is_ddl("SELECT 1"));
   }
 }

@@ -27,6 +27,19 @@ pub enum Param {
   Date(chrono::DateTime<chrono::Utc>),
 }
 
+/// Whether a statement's first word is one of `words` (any case): how raw SQL and the
+/// engine's own transaction control and DDL are told apart.
+pub fn starts_with_word(sql: &str, words: &[&str]) -> bool {
+  let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default();
+  words.iter().any(|w| first.eq_ignore_ascii_case(w))
+}
+
+/// Plain DML, which never changes a table's shape (a trigger body cannot run DDL either).
+/// Anything else (DDL, a PRAGMA, transaction control) may.
+pub fn is_plain_dml(sql: &str) -> bool {
+  starts_with_word(sql, &["SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES"])
+}
+
 /// A statement ready for a driver.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Stmt {
@@ -188,6 +201,16 @@ pub fn flavour_for(backend: Backend) -> &'static dyn Flavour {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn only_plain_dml_keeps_the_schema() {
+    for sql in ["SELECT 1", "  insert INTO t VALUES (1)", "WITH x AS (SELECT 1) DELETE FROM t", "update t SET a = 1", "REPLACE INTO t VALUES (1)"] {
+      assert!(is_plain_dml(sql), "{sql}");
+    }
+    for sql in ["ALTER TABLE t ADD c", "PRAGMA schema_version = 9", "CREATE TRIGGER x", "COMMIT", "ROLLBACK TO SAVEPOINT s", "SELECTX", ""] {
+      assert!(!is_plain_dml(sql), "{sql}");
+    }
+  }
 
   #[test]
   fn quoting_doubles_embedded_quotes() {
