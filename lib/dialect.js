@@ -8,6 +8,7 @@
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { MostaError, fromNative, invalidArgument } = require('./errors')
 const { Pieces } = require('./pieces')
+const { RecordShapes } = require('./records')
 const { binding } = require('./native')
 
 /** RegExp values in filters travel as `{ $re, flags }` (JSON has no RegExp). */
@@ -69,6 +70,11 @@ class Dialect {
       typeof session === 'number'
         ? (method, h, args, tx) => binding.sqliteCall(session, method, h, args, tx)
         : (method, h, args, tx, stream) => native.call(method, h, args, tx, stream)
+    // SQLite takes `create` data as values rather than JSON (see records.js).
+    if (typeof session === 'number') {
+      this._session = session
+      this._records = new RecordShapes((keys) => native.recordShape(keys))
+    }
     // Single-row answers may come shaped (`[shape, value, …]`, see `_unshape`).
     this._shaped = native.shapedRows === true
     this._makers = []
@@ -179,8 +185,27 @@ class Dialect {
   // ------------------------------------------------------------ IDialect: writes
 
   create(schema, data) {
+    if (this._records !== undefined && data !== null && typeof data === 'object') {
+      const out = this._createFromValues(schema, data)
+      if (out !== undefined) return out
+    }
     return this._call('create', schema, [data], row, false)
   }
+
+  /** `create` with the data's values as arguments; undefined when it must go as JSON. */
+  _createFromValues(schema, data) {
+    let out
+    try {
+      const h = this._handle(schema)
+      const shape = this._records.of(h, data, Object.keys(data))
+      if (shape === undefined) return undefined
+      out = shape.send(binding.sqliteCreate, this._session, h, shape.number, this._txId(), data)
+    } catch (e) {
+      return Promise.reject(fromNative(e))
+    }
+    return out === undefined ? undefined : settle(out, (s) => row(this, schema, s))
+  }
+
   update(schema, id, data) {
     return this._call('update', schema, [id, data], row, false)
   }

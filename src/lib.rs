@@ -9,6 +9,7 @@ mod eager;
 mod errors;
 mod text;
 mod open;
+mod records;
 mod remote;
 mod sqlite;
 
@@ -23,6 +24,12 @@ fn init() {
     .with_target(false)
     .without_time()
     .try_init();
+}
+
+/// Exports napi cannot declare with `#[napi]` (see `records.rs`).
+#[napi_derive::napi(module_exports)]
+pub fn exports(mut exports: napi::bindgen_prelude::Object, env: napi::Env) -> napi::Result<()> {
+  records::export(&env, &mut exports)
 }
 
 /// mimalloc instead of the system allocator: building requests and row JSON makes many

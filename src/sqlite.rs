@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
 
 use mosta_core::dialect::sqlite::SqliteSession;
-use mosta_core::dialect::Admin;
+use mosta_core::dialect::{Admin, Request};
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
@@ -20,9 +20,11 @@ use crate::errors::{napi, to_napi};
 use crate::text::{JsonIn, JsonOut, ShortStr};
 
 /// One call, kept whole so it can wait in the queue.
-enum Op {
+pub(crate) enum Op {
   InitSchema(Vec<u32>),
   Call { method: String, handle: u32, args: String },
+  /// A call whose arguments were read from JavaScript values (see `records.rs`).
+  Request { handle: u32, req: Request },
   Begin { isolation: Option<String>, explicit: bool },
   Commit(String),
   Rollback(String),
@@ -43,16 +45,21 @@ struct Queued {
   deferred: Deferred,
 }
 
-struct State {
+pub(crate) struct State {
   session: SqliteSession,
   queue: VecDeque<Queued>,
   /// The Node-API environment of the first call. Queued calls are settled in whichever
   /// call frees the connection, so every call must come from that one thread and realm;
   /// a session number used elsewhere (a worker) is refused.
   owner: Option<usize>,
+  /// Key lists of `create` data sent as values (`records.rs`), by number.
+  record_shapes: Vec<Arc<[String]>>,
 }
 
-type Shared = Arc<Mutex<State>>;
+/// Key lists a session numbers; data with other keys travels as JSON.
+const RECORD_SHAPES_MAX: usize = 256;
+
+pub(crate) type Shared = Arc<Mutex<State>>;
 
 /// Open sessions by number (freed slots are reused: a number stays taken while JavaScript
 /// holds its `NativeSqlite`).
@@ -66,7 +73,7 @@ pub struct NativeSqlite {
 
 impl NativeSqlite {
   pub fn new(session: SqliteSession) -> Self {
-    let state = Arc::new(Mutex::new(State { session, queue: VecDeque::new(), owner: None }));
+    let state = Arc::new(Mutex::new(State { session, queue: VecDeque::new(), owner: None, record_shapes: Vec::new() }));
     let mut all = SESSIONS.write().unwrap_or_else(|p| p.into_inner());
     let number = match all.iter().position(Option::is_none) {
       Some(i) => {
@@ -101,9 +108,21 @@ pub fn sqlite_call<'e>(
   #[napi(ts_arg_type = "string")] args: JsonIn,
   #[napi(ts_arg_type = "string | undefined | null")] tx: Option<ShortStr>,
 ) -> Result<Answer<'e>> {
-  let state = SESSIONS.read().ok().and_then(|all| all.get(session as usize).cloned().flatten());
-  let Some(state) = state else { return Err(to_napi(mosta_core::Error::new(mosta_core::Code::Closed, "this sqlite dialect no longer exists"))) };
+  let state = session_state(session)?;
   submit(&state, env, Op::Call { method: method.as_str().to_string(), handle, args: args.0 }, tx.as_ref().map(ShortStr::as_str))
+}
+
+/// The state of session number `session`.
+pub(crate) fn session_state(session: u32) -> Result<Shared> {
+  let state = SESSIONS.read().ok().and_then(|all| all.get(session as usize).cloned().flatten());
+  state.ok_or_else(|| to_napi(mosta_core::Error::new(mosta_core::Code::Closed, "this sqlite dialect no longer exists")))
+}
+
+/// The keys of record shape `shape` of a session (see `NativeSqlite::record_shape`).
+pub(crate) fn record_keys(state: &Mutex<State>, shape: u32) -> Result<Arc<[String]>> {
+  let st = lock(state)?;
+  let keys = st.record_shapes.get(shape as usize).cloned();
+  keys.ok_or_else(|| to_napi(mosta_core::Error::internal(format!("unknown record shape {shape}"))))
 }
 
 /// Runs one call.
@@ -111,6 +130,7 @@ fn run(s: &mut SqliteSession, op: Op) -> mosta_core::Result<String> {
   Ok(match op {
     Op::InitSchema(h) => s.init_schema(&h).map(|_| "null".to_string())?,
     Op::Call { method, handle, args } => s.call(&method, handle, &args)?,
+    Op::Request { handle, req } => s.run(handle, &req)?,
     Op::Begin { isolation, explicit } => s.begin(isolation.as_deref(), explicit)?,
     Op::Commit(id) => s.commit(&id).map(|_| "null".to_string())?,
     Op::Rollback(id) => s.rollback(&id).map(|_| "null".to_string())?,
@@ -136,7 +156,7 @@ fn settle(env: &Env, d: Deferred, r: mosta_core::Result<String>) -> Result<()> {
 }
 
 /// A call's JSON answer now, or a Promise of it when the call waits for a transaction.
-type Answer<'e> = Either<JsonOut, PromiseRaw<'e, String>>;
+pub(crate) type Answer<'e> = Either<JsonOut, PromiseRaw<'e, String>>;
 
 fn lock(state: &Mutex<State>) -> Result<std::sync::MutexGuard<'_, State>> {
   state.lock().map_err(|_| napi::Error::new(Status::GenericFailure, mosta_core::Error::internal("sqlite state poisoned by an earlier panic").to_json()))
@@ -144,7 +164,7 @@ fn lock(state: &Mutex<State>) -> Result<std::sync::MutexGuard<'_, State>> {
 
 /// Runs `op` now when the connection admits it, else queues it behind the open transaction
 /// and returns a Promise.
-fn submit<'e>(state: &Mutex<State>, env: &'e Env, op: Op, tx: Option<&str>) -> Result<Answer<'e>> {
+pub(crate) fn submit<'e>(state: &Mutex<State>, env: &'e Env, op: Op, tx: Option<&str>) -> Result<Answer<'e>> {
   let mut st = lock(state)?;
   if *st.owner.get_or_insert(env.raw() as usize) != env.raw() as usize {
     return Err(to_napi(mosta_core::Error::internal("this sqlite dialect belongs to another thread")));
@@ -207,6 +227,18 @@ impl NativeSqlite {
   #[napi(getter)]
   pub fn shaped_rows(&self) -> bool {
     true
+  }
+
+  /// Numbers the key list of `create` data sent as values (`sqliteCreate`); null once the
+  /// session numbers as many lists as it keeps (such data travels as JSON).
+  #[napi(catch_unwind)]
+  pub fn record_shape(&self, keys: Vec<String>) -> Result<Option<u32>> {
+    let mut st = lock(&self.state)?;
+    if st.record_shapes.len() >= RECORD_SHAPES_MAX {
+      return Ok(None);
+    }
+    st.record_shapes.push(keys.into());
+    Ok(Some(st.record_shapes.len() as u32 - 1))
   }
 
   /// The keys of a shaped single-row answer, null for an unknown shape.

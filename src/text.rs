@@ -24,24 +24,34 @@ pub struct JsonIn(pub String);
 
 impl FromNapiValue for JsonIn {
   unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> Result<Self> {
-    let mut units = 0;
-    // SAFETY: a null buffer asks only for the length, in UTF-16 units (no copy, no scan).
-    check_status!(unsafe { sys::napi_get_value_string_utf16(env, v, ptr::null_mut(), 0, &mut units) }, "expected a string of JSON")?;
-    if units > ONE_PASS_MAX_UNITS {
-      // SAFETY: forwarded as received.
-      return unsafe { String::from_napi_value(env, v) }.map(JsonIn);
-    }
-    let cap = units * UTF8_PER_UNIT + 1; // napi writes a terminating NUL
-    let mut buf: Vec<u8> = Vec::with_capacity(cap);
-    let mut written = 0;
-    // SAFETY: `buf` has `cap` bytes of capacity; napi writes at most `cap` of them (whole
-    // characters only, invalid UTF-16 replaced) and reports how many, NUL excluded.
-    check_status!(unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), cap, &mut written) }, "expected a string of JSON")?;
-    // SAFETY: the first `written` bytes are initialised, and V8 writes valid UTF-8.
-    unsafe {
-      buf.set_len(written);
-      Ok(JsonIn(String::from_utf8_unchecked(buf)))
-    }
+    // SAFETY: forwarded as received.
+    unsafe { read_string(env, v, "expected a string of JSON") }.map(JsonIn)
+  }
+}
+
+/// Reads a JavaScript string in one copy (see the module comment); `expected` is the error
+/// message when `v` is not a string.
+///
+/// # Safety
+/// `env` and `v` come from a napi callback running on the JavaScript thread.
+pub unsafe fn read_string(env: sys::napi_env, v: sys::napi_value, expected: &str) -> Result<String> {
+  let mut units = 0;
+  // SAFETY: a null buffer asks only for the length, in UTF-16 units (no copy, no scan).
+  check_status!(unsafe { sys::napi_get_value_string_utf16(env, v, ptr::null_mut(), 0, &mut units) }, "{}", expected)?;
+  if units > ONE_PASS_MAX_UNITS {
+    // SAFETY: forwarded as received.
+    return unsafe { String::from_napi_value(env, v) };
+  }
+  let cap = units * UTF8_PER_UNIT + 1; // napi writes a terminating NUL
+  let mut buf: Vec<u8> = Vec::with_capacity(cap);
+  let mut written = 0;
+  // SAFETY: `buf` has `cap` bytes of capacity; napi writes at most `cap` of them (whole
+  // characters only, invalid UTF-16 replaced) and reports how many, NUL excluded.
+  check_status!(unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), cap, &mut written) }, "{}", expected)?;
+  // SAFETY: the first `written` bytes are initialised, and V8 writes valid UTF-8.
+  unsafe {
+    buf.set_len(written);
+    Ok(String::from_utf8_unchecked(buf))
   }
 }
 

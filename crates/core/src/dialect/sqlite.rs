@@ -315,9 +315,14 @@ impl SqliteSession {
 
   pub fn call(&mut self, method: &str, handle: u32, args: &str) -> Result<String> {
     let req = super::Request::parse(method, args)?;
+    self.run(handle, &req)
+  }
+
+  /// Runs a request already read (the binding reads `create` data from JavaScript values).
+  pub fn run(&mut self, handle: u32, req: &super::Request) -> Result<String> {
     let schema = self.engine.schema(handle)?;
     let conn = self.conn.as_mut().ok_or_else(closed)?;
-    run_now(self.engine.run(conn, &schema, &req))
+    run_now(self.engine.run(conn, &schema, req))
   }
 
   pub fn init_schema(&mut self, handles: &[u32]) -> Result<()> {
