@@ -75,7 +75,8 @@ unsafe fn create(env: sys::napi_env, info: sys::napi_callback_info) -> Result<sy
   if keys.len() != values.len() {
     return Err(to_napi(mosta_core::Error::internal(format!("record shape {shape} has {} keys, the call gave {} values", keys.len(), values.len()))));
   }
-  let data: Fields = keys.iter().cloned().zip(values).collect();
+  // A shape's keys are distinct (checked by `record_shape`).
+  let data = Fields::from_distinct(keys.iter().cloned().zip(values).collect());
   let env = Env::from_raw(env);
   let answer = submit(&state, &env, Op::Request { handle, req: Request::Create { data } }, tx.as_ref().map(ShortStr::as_str))?;
   // SAFETY: converting on the JavaScript thread.

@@ -237,6 +237,10 @@ impl NativeSqlite {
     if st.record_shapes.len() >= RECORD_SHAPES_MAX {
       return Ok(None);
     }
+    let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+    if distinct.len() != keys.len() {
+      return Err(Error::new(Status::InvalidArg, "a record shape lists a key twice"));
+    }
     st.record_shapes.push(keys.into());
     Ok(Some(st.record_shapes.len() as u32 - 1))
   }

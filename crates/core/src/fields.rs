@@ -55,6 +55,13 @@ impl Fields {
     self.0.is_empty()
   }
 
+  /// Pairs whose keys are distinct (the own keys of a JavaScript object): no check for a
+  /// repeated key, which `collect` makes on every insert.
+  pub fn from_distinct(entries: Vec<(String, Value)>) -> Self {
+    debug_assert!(!has_repeated_key(&entries));
+    Fields(entries)
+  }
+
   pub fn into_value(self) -> Value {
     Value::Object(self.0.into_iter().collect())
   }
