@@ -782,6 +782,27 @@ await forEachBackend('dialect', (b) => {
       assert.deepEqual(all, pages)
     })
 
+    it('a date column first holding values in a later piece is decoded in every piece', async () => {
+      // Pieces name their date-time columns on a first line; here releasedAt is null for
+      // the first 1,200 rows (several pieces), then holds dates.
+      await d.updateMany(Product, { price: { $lt: 300 } }, { releasedAt: null })
+      try {
+        const all = await d.find(Product, {}, { sort: { name: 1 } })
+        assert.equal(all.length, N)
+        all.forEach((r, i) => {
+          if (i < 1200) assert.equal(r.releasedAt, null, `row ${i}`)
+          else assert.equal(asTime(r.releasedAt), Date.UTC(2024, 0, 1) + i * 60000, `row ${i}`)
+          if (!sqlite) assert.ok(r.createdAt instanceof Date && (i < 1200 || r.releasedAt instanceof Date), `row ${i} has Dates`)
+        })
+      } finally {
+        for (let i = 0; i < 1200; i += 200) {
+          await d.$transaction(async (tx) => {
+            for (let j = i; j < i + 200; j++) await tx.updateMany(Product, { sku: `L${j}` }, { releasedAt: new Date(Date.UTC(2024, 0, 1) + j * 60000).toISOString() })
+          })
+        }
+      }
+    })
+
     it('concurrent large reads and search keep their own rows', async () => {
       const [even, odd, found] = await Promise.all([
         d.find(Product, { active: true }, { sort: { price: -1 } }),

@@ -248,6 +248,11 @@ pub struct JsonRows<'s> {
   single: bool,
   /// Columns that held a `Cell::Date`, in order of first sight.
   date_cols: Vec<usize>,
+  /// `out` starts with `head` bytes: the date line of the first `head_dates` date columns,
+  /// written when a piece's buffer began, so that sending the piece copies nothing unless a
+  /// date column appeared since.
+  head: usize,
+  head_dates: usize,
   /// The single row is written shaped (`Shapes`), its plan having a shape number.
   shaped: bool,
   /// Where full pieces of a large answer go (see `chunks`), the number of the first one
@@ -270,7 +275,7 @@ impl<'s> JsonRows<'s> {
     Self::from_source(PlanSource::Cached(cache, schema), single)
   }
   fn from_source(source: PlanSource<'s>, single: bool) -> Self {
-    JsonRows { source, plan: Arc::default(), out: String::with_capacity(512), rows: 0, in_row: false, single, date_cols: Vec::new(), shaped: false, chunks: None, first: 0, sent: 0 }
+    JsonRows { source, plan: Arc::default(), out: String::with_capacity(512), rows: 0, in_row: false, single, date_cols: Vec::new(), head: 0, head_dates: 0, shaped: false, chunks: None, first: 0, sent: 0 }
   }
   /// Sends the rows on in pieces when the running call asked for that (`chunks::scope`).
   pub fn streamed(mut self) -> Self {
@@ -289,10 +294,8 @@ impl<'s> JsonRows<'s> {
       } else {
         std::mem::take(&mut self.out)
       }
-    } else if self.out.is_empty() {
-      "[]".into()
     } else {
-      self.out.push(']');
+      self.out.push_str(if self.out.len() == self.head { "[]" } else { "]" });
       std::mem::take(&mut self.out)
     };
     let body = self.with_date_line(body);
@@ -302,30 +305,41 @@ impl<'s> JsonRows<'s> {
     format!("C{},{}\n{body}", self.first, self.sent)
   }
 
-  /// `body` behind a line `D["col",…]` naming the date-time columns seen so far, if any.
+  /// `body` (the text of `out`) behind a line `D["col",…]` naming the date-time columns
+  /// seen so far, if any: as it is when its head already says that.
   fn with_date_line(&self, body: String) -> String {
-    if self.date_cols.is_empty() {
+    if self.head_dates == self.date_cols.len() {
       return body;
     }
     let mut marked = String::with_capacity(body.len() + 32);
-    marked.push_str("D[");
+    self.write_date_line(&mut marked);
+    marked.push_str(&body[self.head..]);
+    marked
+  }
+
+  fn write_date_line(&self, out: &mut String) {
+    if self.date_cols.is_empty() {
+      return;
+    }
+    out.push_str("D[");
     for (i, &c) in self.date_cols.iter().enumerate() {
       if i > 0 {
-        marked.push(',');
+        out.push(',');
       }
-      write_json_str(&mut marked, &self.plan.names[c]);
+      write_json_str(out, &self.plan.names[c]);
     }
-    marked.push_str("]\n");
-    marked.push_str(&body);
-    marked
+    out.push_str("]\n");
   }
 
   /// Sends the rows so far as one piece once they fill `CHUNK_BYTES`.
   fn send_full_piece(&mut self) {
     let Some(sender) = self.chunks.as_ref().filter(|_| self.out.len() >= CHUNK_BYTES).cloned() else { return };
-    let mut body = std::mem::replace(&mut self.out, String::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 8));
+    let mut next = String::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 8);
+    self.write_date_line(&mut next);
+    let mut body = std::mem::replace(&mut self.out, next);
     body.push(']');
     sender.send(self.with_date_line(body));
+    (self.head, self.head_dates) = (self.out.len(), self.date_cols.len());
     self.sent += 1;
   }
 
@@ -340,7 +354,7 @@ impl<'s> JsonRows<'s> {
       return;
     }
     if !self.single {
-      self.out.push(if self.out.is_empty() { '[' } else { ',' });
+      self.out.push(if self.out.len() == self.head { '[' } else { ',' });
     }
     self.out.push('{');
   }
