@@ -101,7 +101,8 @@ unsafe fn primitive(env: sys::napi_env, v: sys::napi_value) -> Result<Option<Val
       sys::ValueType::napi_string => {
         let s = read_string(env, v, "expected a string")?;
         // V8 writes a lone surrogate as U+FFFD: such text must go the JSON way, which
-        // reports it instead of storing a replacement character.
+        // reports it instead of storing a replacement character. (Text holding U+FFFD
+        // itself goes that way too, and is stored unchanged.)
         if !s.is_ascii() && s.contains('\u{FFFD}') {
           return Ok(None);
         }
