@@ -2,7 +2,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import plug from '../index.js'
-import { forEachBackend, rejectsWith } from './helpers.mjs'
+import { forEachBackend, holdTransaction, rejectsWith } from './helpers.mjs'
 import { Category, Tag, Manual, Product, Dog, Cat, ALL } from './fixtures.mjs'
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -667,6 +667,21 @@ await forEachBackend('dialect', (b) => {
       await assert.rejects(tx, /rollback/)
       await outside
       assert.deepEqual((await d.find(Tag, {})).map((t) => t.label), ['out'])
+    })
+
+    it('a malformed call fails at once, even while a transaction holds the connection', async () => {
+      const held = await holdTransaction(d, Tag)
+      let outcome
+      d.distinct(Tag, '').then(
+        () => (outcome = 'resolved'),
+        (e) => (outcome = e),
+      )
+      await new Promise((r) => setTimeout(r, 20))
+      assert.ok(outcome instanceof Error, 'rejected before the transaction ended')
+      assert.equal(outcome.code, 'E_INVALID_ARGUMENT')
+      assert.equal(outcome.field, 'field')
+      held.release()
+      await held.done
     })
 
     it('explicit beginTx/commitTx/rollbackTx and LIFO checks', async () => {

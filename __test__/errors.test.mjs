@@ -3,7 +3,7 @@
 import { it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import plug from '../index.js'
-import { forEachBackend, rejectsWith } from './helpers.mjs'
+import { forEachBackend, holdTransaction, rejectsWith } from './helpers.mjs'
 
 const Item = { name: 'Item', collection: 'items', fields: { n: { type: 'number' } } }
 
@@ -111,16 +111,10 @@ await forEachBackend('errors', (b) => {
 
   it('a call waiting for a busy pool fails with E_POOL_TIMEOUT instead of hanging', async () => {
     const small = await plug.openIsolatedDialect({ ...cfg, poolSize: 1, poolTimeoutMs: 200 })
-    let release
-    const gate = new Promise((r) => (release = r))
-    const holder = small.$transaction(async (tx) => {
-      await tx.count(Item, {})
-      await gate
-    })
-    await new Promise((r) => setTimeout(r, 50))
+    const held = await holdTransaction(small, Item)
     await rejectsWith(small.count(Item, {}), 'E_POOL_TIMEOUT')
-    release()
-    await holder
+    held.release()
+    await held.done
     assert.equal(typeof (await small.count(Item, {})), 'number', 'the pool works again once free')
     await small.disconnect()
   })

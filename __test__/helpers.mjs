@@ -147,3 +147,20 @@ export function resetPackage() {
   plug.resetDialect()
   plug.resetSystemDialect()
 }
+
+/**
+ * Opens a `$transaction` on `d` that holds its connection (after one read of `schema`)
+ * until `release()`; `done` settles when it has committed.
+ */
+export async function holdTransaction(d, schema) {
+  let release, holding
+  const gate = new Promise((r) => (release = r))
+  const held = new Promise((r) => (holding = r))
+  const done = d.$transaction(async (tx) => {
+    await tx.count(schema, {})
+    holding()
+    await gate
+  })
+  await Promise.race([held, done])
+  return { release, done }
+}

@@ -22,8 +22,8 @@ use crate::text::{JsonIn, JsonOut, ShortStr};
 /// One call, kept whole so it can wait in the queue.
 pub(crate) enum Op {
   InitSchema(Vec<u32>),
-  Call { method: String, handle: u32, args: String },
-  /// A call whose arguments were read from JavaScript values (see `records.rs`).
+  /// A dialect call, its arguments already read (from JSON, or from JavaScript values:
+  /// see `records.rs`), so that a malformed call fails at once, even behind a transaction.
   Request { handle: u32, req: Request },
   Begin { isolation: Option<String>, explicit: bool },
   Commit(String),
@@ -109,7 +109,8 @@ pub fn sqlite_call<'e>(
   #[napi(ts_arg_type = "string | undefined | null")] tx: Option<ShortStr>,
 ) -> Result<Answer<'e>> {
   let state = session_state(session)?;
-  submit(&state, env, Op::Call { method: method.as_str().to_string(), handle, args: args.0 }, tx.as_ref().map(ShortStr::as_str))
+  let req = napi(Request::parse(method.as_str(), &args.0))?;
+  submit(&state, env, Op::Request { handle, req }, tx.as_ref().map(ShortStr::as_str))
 }
 
 /// The state of session number `session`.
@@ -129,7 +130,6 @@ pub(crate) fn record_keys(state: &Mutex<State>, shape: u32) -> Result<Arc<[Strin
 fn run(s: &mut SqliteSession, op: Op) -> mosta_core::Result<String> {
   Ok(match op {
     Op::InitSchema(h) => s.init_schema(&h).map(|_| "null".to_string())?,
-    Op::Call { method, handle, args } => s.call(&method, handle, &args)?,
     Op::Request { handle, req } => s.run(handle, &req)?,
     Op::Begin { isolation, explicit } => s.begin(isolation.as_deref(), explicit)?,
     Op::Commit(id) => s.commit(&id).map(|_| "null".to_string())?,

@@ -313,12 +313,8 @@ impl SqliteSession {
     self.engine.shape_keys(shape)
   }
 
-  pub fn call(&mut self, method: &str, handle: u32, args: &str) -> Result<String> {
-    let req = super::Request::parse(method, args)?;
-    self.run(handle, &req)
-  }
-
-  /// Runs a request already read (the binding reads `create` data from JavaScript values).
+  /// Runs one dialect call (parsed by the binding: from its JSON arguments, or `create`
+  /// data read from JavaScript values).
   pub fn run(&mut self, handle: u32, req: &super::Request) -> Result<String> {
     let schema = self.engine.schema(handle)?;
     let conn = self.conn.as_mut().ok_or_else(closed)?;
