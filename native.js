@@ -842,3 +842,4 @@ module.exports.dataMode = nativeBinding.dataMode
 module.exports.ensureApiKey = nativeBinding.ensureApiKey
 module.exports.openDialect = nativeBinding.openDialect
 module.exports.sqliteCall = nativeBinding.sqliteCall
+module.exports.sqliteFindById = nativeBinding.sqliteFindById

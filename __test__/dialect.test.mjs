@@ -104,6 +104,11 @@ await forEachBackend('dialect', (b) => {
         { name: 'date', price: 5, releasedAt: new Date('2024-01-02T03:04:05.000Z') },
         { name: 'nested', price: 5, meta: { a: [1, { b: null }] }, tags: ['x'] },
         { name: 'coerced', price: '12.5', body: 42 },
+        // The same keys with values the database changes (1 stored for a boolean reads as
+        // true): the created row must show what was stored, not what was sent.
+        { name: 'numeric boolean', price: 5, active: 1 },
+        { name: 'numeric boolean', price: 5, active: 0 },
+        { name: 'numeric boolean', price: 5, active: true },
         Object.assign(Object.create(null), { name: 'null prototype', price: 3 }),
       ]
       const strip = ({ id, createdAt, updatedAt, ...rest }) => rest
@@ -115,6 +120,8 @@ await forEachBackend('dialect', (b) => {
         assert.deepEqual(strip(plain), strip(viaJson), label)
         assert.deepEqual(await d.findById(Product, plain.id), plain, label)
       }
+      const [a, b] = [await d.create(Product, { name: 'a', price: 1 }), await d.create(Product, { name: 'b', price: 1 })]
+      assert.notEqual(a.labels, b.labels, 'each row has its own to-many list')
       assert.equal((await d.findOne(Product, { name: 'undefined' })).stock, 0, 'an undefined value is left out: the default applies')
       assert.equal((await d.findOne(Product, { name: 'not finite' })).stock, null, 'NaN is null, as in JSON')
       // What JSON cannot carry fails the same way both ways, and writes nothing.
@@ -162,6 +169,24 @@ await forEachBackend('dialect', (b) => {
       assert.equal(await d.findById(Product, 'nope'), null)
       assert.equal(await d.findById(Product, null), null)
       assert.equal(await d.findById(Product, ''), null)
+    })
+
+    // On SQLite, a string id without options travels as itself rather than as JSON
+    // (lib/dialect.js): both ways must answer the same.
+    it('findById answers the same for a string id with and without options', async () => {
+      await reset()
+      const stored = ['plain-1', 'é ☃ 𝄞', 'has \uFFFD in it', '"quoted" \\ and \u0001']
+      for (const id of stored) await d.create(Product, { id, name: id, price: 1 })
+      for (const id of [...stored, 'missing', '', 'lone \ud800']) {
+        const direct = await d.findById(Product, id).then((r) => r, (e) => e.code)
+        const viaJson = await d.findById(Product, id, {}).then((r) => r, (e) => e.code)
+        assert.deepEqual(direct, viaJson, JSON.stringify(id))
+        if (stored.includes(id)) assert.equal(direct.name, id)
+      }
+      await d.$transaction(async (tx) => {
+        const made = await tx.create(Product, { name: 'in a transaction', price: 1 })
+        assert.deepEqual(await tx.findById(Product, made.id), made)
+      })
     })
 
     it('findOne honours its filter and sort', async () => {
@@ -596,8 +621,11 @@ await forEachBackend('dialect', (b) => {
     it('share one table and see only their own rows', async () => {
       await d.deleteMany(Dog, {})
       await d.deleteMany(Cat, {})
-      await d.create(Dog, { name: 'Rex', good: true })
-      await d.create(Cat, { name: 'Tom', _type: 'dog' })
+      const rex = await d.create(Dog, { name: 'Rex', good: true })
+      const tom = await d.create(Cat, { name: 'Tom', _type: 'dog' })
+      assert.equal(rex._type, 'dog')
+      assert.equal(tom._type, 'cat', 'the created row shows the value stored')
+      assert.deepEqual(await d.findById(Cat, tom.id), tom)
       assert.deepEqual(names(await d.find(Dog, {})), ['Rex'])
       assert.deepEqual(names(await d.find(Cat, {})), ['Tom'])
       assert.equal((await d.find(Cat, {}))[0]._type, 'cat', 'the schema value wins over the caller')

@@ -78,6 +78,8 @@ class Dialect {
     // Single-row answers may come shaped (`[shape, value, …]`, see `_unshape`).
     this._shaped = native.shapedRows === true
     this._makers = []
+    // Row builders of templated create answers, by template (see `created`).
+    this._templates = []
     // Pooled dialects send large row answers in pieces (see pieces.js).
     if (typeof native.onPieces === 'function') {
       this._pieces = new Pieces()
@@ -161,7 +163,22 @@ class Dialect {
     return this._call('findOne', schema, [filter, options], row)
   }
   findById(schema, id, options) {
+    if (this._session !== undefined && options === undefined && typeof id === 'string') {
+      const out = this._findByTextId(schema, id)
+      if (out !== undefined) return out
+    }
     return this._call('findById', schema, [id, options], row)
+  }
+
+  /** SQLite `findById` of a string id, passed as itself (see src/sqlite.rs); undefined when it must go as JSON. */
+  _findByTextId(schema, id) {
+    let out
+    try {
+      out = binding.sqliteFindById(this._session, this._handle(schema), id, this._txId())
+    } catch (e) {
+      return Promise.reject(fromNative(e))
+    }
+    return out === null ? undefined : settle(out, (s) => row(this, schema, s))
   }
   findWithRelations(schema, filter = {}, relations = [], options) {
     return this._call('findWithRelations', schema, [filter, relations, options], rows)
@@ -194,16 +211,17 @@ class Dialect {
 
   /** `create` with the data's values as arguments; undefined when it must go as JSON. */
   _createFromValues(schema, data) {
-    let out
+    let out, values
     try {
       const h = this._handle(schema)
       const shape = this._records.of(h, data, Object.keys(data))
       if (shape === undefined) return undefined
-      out = shape.send(binding.sqliteCreate, this._session, h, shape.number, this._txId(), data)
+      values = shape.read(data)
+      out = shape.send(binding.sqliteCreate, this._session, h, shape.number, this._txId(), values)
     } catch (e) {
       return Promise.reject(fromNative(e))
     }
-    return out === undefined ? undefined : settle(out, (s) => row(this, schema, s))
+    return out === undefined ? undefined : settle(out, (s) => created(this, schema, s, values))
   }
 
   update(schema, id, data) {
@@ -425,13 +443,37 @@ function reviveRow(d, schema, r) {
  * one; where generating code is not allowed, the keys are added in a loop.
  */
 function rowMaker(keys) {
+  return objectMaker(keys, (i) => [i + 1, 'a'], ['a'])
+}
+
+/**
+ * The row builder of a create answer's template (`{ keys, slots }`, see `templateOf` in
+ * src/sqlite.rs): each value is the call's value `v[slot]` (slot >= 0), the answer's next
+ * made value `m[1…]` (-1), or a new empty list (-2).
+ */
+function templateMaker({ keys, slots }) {
+  let made = 0
+  const from = slots.map((slot) => (slot >= 0 ? [slot, 'v'] : slot === -1 ? [++made, 'm'] : null))
+  return objectMaker(keys, (i) => from[i], ['v', 'm'])
+}
+
+/**
+ * A function of `params` returning an object with `keys`; `source(i)` says where key i's
+ * value is: `[index, param]` (that param's element), or null for a new empty list.
+ */
+function objectMaker(keys, source, params) {
+  const from = keys.map((_, i) => source(i))
   try {
     // JSON text of a string is a JavaScript string literal; `__proto__` is written as a
     // computed key, which defines an own property instead of setting the prototype.
-    const props = keys.map((k, i) => `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}: a[${i + 1}]`)
-    return new Function('a', `return { ${props.join(', ')} }`)
+    const props = keys.map((k, i) => {
+      const value = from[i] === null ? '[]' : `${from[i][1]}[${from[i][0]}]`
+      return `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}: ${value}`
+    })
+    return new Function(...params, `return { ${props.join(', ')} }`)
   } catch {
-    return (a) => Object.fromEntries(keys.map((k, i) => [k, a[i + 1]]))
+    const arg = from.map((f) => (f === null ? -1 : params.indexOf(f[1])))
+    return (...args) => Object.fromEntries(keys.map((k, i) => [k, arg[i] < 0 ? [] : args[arg[i]][from[i][0]]]))
   }
 }
 
@@ -469,6 +511,24 @@ function rows(d, schema, s) {
 function row(d, schema, s) {
   const r = parseRows(s, d)
   return r !== null && d._revive ? reviveRow(d, schema, r) : r
+}
+
+/**
+ * A created row. A templated answer, `E[template, made…]` (see `TemplateRow` in
+ * crates/core/src/dialect/rows.rs), carries only the values the call did not send; the
+ * others are the call's `values`, which the database stored unchanged.
+ */
+function created(d, schema, s, values) {
+  if (s.charCodeAt(0) !== 69 /* E */) return row(d, schema, s)
+  const a = JSON.parse(s.slice(1))
+  let make = d._templates[a[0]]
+  if (make === undefined) {
+    const t = d._native.templateOf(a[0])
+    if (t === null || typeof t !== 'object') throw new MostaError('E_INTERNAL', `a create answer names the unknown row template ${a[0]}`)
+    make = d._templates[a[0]] = templateMaker(t)
+  }
+  const r = make(values, a)
+  return d._revive ? reviveRow(d, schema, r) : r
 }
 
 function plain(_d, _schema, s) {

@@ -10,6 +10,10 @@
 //! agree), booleans and null. For anything else the call answers `undefined` before doing
 //! anything, and the data goes the JSON way, which applies JSON's rules (`toJSON`, dropped
 //! `undefined`, `null` for NaN, errors for lone surrogates or BigInt).
+//!
+//! JavaScript keeps the values it sent, so the created row may come back as a template of
+//! them (`Request::Create::template`, `rows::TemplateRow`): only the values the database
+//! made (id, timestamps, and any the schema changed) cross back.
 
 use std::ptr;
 
@@ -21,7 +25,7 @@ use serde_json::{Number, Value};
 
 use crate::errors::to_napi;
 use crate::sqlite::{record_keys, session_state, submit, Op};
-use crate::text::{read_string, ShortStr};
+use crate::text::{may_hold_replaced_surrogate, read_string, ShortStr};
 
 /// session, handle, shape, tx.
 const FIXED_ARGS: usize = 4;
@@ -78,7 +82,7 @@ unsafe fn create(env: sys::napi_env, info: sys::napi_callback_info) -> Result<sy
   // A shape's keys are distinct (checked by `record_shape`).
   let data = Fields::from_distinct(keys.iter().cloned().zip(values).collect());
   let env = Env::from_raw(env);
-  let answer = submit(&state, &env, Op::Request { handle, req: Request::Create { data } }, tx.as_ref().map(ShortStr::as_str))?;
+  let answer = submit(&state, &env, Op::Request { handle, req: Request::Create { data, template: true } }, tx.as_ref().map(ShortStr::as_str))?;
   // SAFETY: converting on the JavaScript thread.
   unsafe { ToNapiValue::to_napi_value(env.raw(), answer) }
 }
@@ -100,10 +104,7 @@ unsafe fn primitive(env: sys::napi_env, v: sys::napi_value) -> Result<Option<Val
     Ok(match t {
       sys::ValueType::napi_string => {
         let s = read_string(env, v, "expected a string")?;
-        // V8 writes a lone surrogate as U+FFFD: such text must go the JSON way, which
-        // reports it instead of storing a replacement character. (Text holding U+FFFD
-        // itself goes that way too, and is stored unchanged.)
-        if !s.is_ascii() && s.contains('\u{FFFD}') {
+        if may_hold_replaced_surrogate(&s) {
           return Ok(None);
         }
         Some(Value::String(s))
@@ -127,11 +128,12 @@ unsafe fn primitive(env: sys::napi_env, v: sys::napi_value) -> Result<Option<Val
 /// Integers below this magnitude are exact in a double and print as their digits.
 const EXACT_INTEGER: f64 = 9_007_199_254_740_992.0; // 2^53
 
-/// A number as its JSON text would parse: an integer when integral (`-0` included, as
-/// `JSON.stringify` prints `0`), else a float; `None` for what JSON would change (NaN and
-/// infinities become `null`) or print as digits of another number (integers from 2^53).
+/// A number as its JSON text would parse: an integer when integral, else a float; `None`
+/// for what JSON would change (NaN and infinities become `null`, `-0` becomes `0`) or print
+/// as digits of another number (integers from 2^53). (`-0` could be read as `0`, but the
+/// created row may be answered with the caller's own values: see `rows::TemplateRow`.)
 fn number(d: f64) -> Option<Value> {
-  if !d.is_finite() {
+  if !d.is_finite() || (d == 0.0 && d.is_sign_negative()) {
     return None;
   }
   if d.fract() == 0.0 {
@@ -147,7 +149,8 @@ mod tests {
   #[test]
   fn numbers_read_as_their_json_text_parses() {
     assert_eq!(number(34.0), Some(serde_json::json!(34)));
-    assert_eq!(number(-0.0), Some(serde_json::json!(0)));
+    assert_eq!(number(0.0), Some(serde_json::json!(0)));
+    assert_eq!(number(-0.0), None);
     assert_eq!(number(-7.0), Some(serde_json::json!(-7)));
     assert_eq!(number(804.82), Some(serde_json::json!(804.82)));
     assert_eq!(number(9_007_199_254_740_991.0), Some(serde_json::json!(9_007_199_254_740_991i64)));

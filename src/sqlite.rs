@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
 
+use mosta_core::dialect::rows::Slot;
 use mosta_core::dialect::sqlite::SqliteSession;
 use mosta_core::dialect::{Admin, Request};
 use napi::bindgen_prelude::*;
@@ -17,7 +18,7 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::errors::{napi, to_napi};
-use crate::text::{JsonIn, JsonOut, ShortStr};
+use crate::text::{may_hold_replaced_surrogate, JsonIn, JsonOut, ShortStr, TextIn};
 
 /// One call, kept whole so it can wait in the queue.
 pub(crate) enum Op {
@@ -65,6 +66,13 @@ pub(crate) type Shared = Arc<Mutex<State>>;
 /// holds its `NativeSqlite`).
 static SESSIONS: RwLock<Vec<Option<Shared>>> = RwLock::new(Vec::new());
 
+/// See `NativeSqlite::template_of`.
+#[napi(object)]
+pub struct RowTemplate {
+  pub keys: Vec<String>,
+  pub slots: Vec<i32>,
+}
+
 #[napi]
 pub struct NativeSqlite {
   number: u32,
@@ -111,6 +119,28 @@ pub fn sqlite_call<'e>(
   let state = session_state(session)?;
   let req = napi(Request::parse(method.as_str(), &args.0))?;
   submit(&state, env, Op::Request { handle, req }, tx.as_ref().map(ShortStr::as_str))
+}
+
+/// `findById` with a string id and no options, the id given as itself: for this, the
+/// hottest read, `JSON.stringify` of the arguments and their parse cost more than the rest
+/// of the binding's work. Null when the id must go as JSON (see
+/// `may_hold_replaced_surrogate`).
+#[napi(catch_unwind, ts_return_type = "string | Promise<string> | null")]
+pub fn sqlite_find_by_id<'e>(
+  env: &'e Env,
+  session: u32,
+  handle: u32,
+  #[napi(ts_arg_type = "string")] id: TextIn,
+  #[napi(ts_arg_type = "string | undefined | null")] tx: Option<ShortStr>,
+) -> Result<Option<Answer<'e>>> {
+  if may_hold_replaced_surrogate(&id.0) {
+    return Ok(None);
+  }
+  let state = session_state(session)?;
+  // As `Request::parse` reads an id: the empty string means no id.
+  let id = Some(id.0).filter(|s| !s.is_empty());
+  let req = Request::FindById { id, options: serde_json::Value::Null };
+  submit(&state, env, Op::Request { handle, req }, tx.as_ref().map(ShortStr::as_str)).map(Some)
 }
 
 /// The state of session number `session`.
@@ -249,6 +279,26 @@ impl NativeSqlite {
   #[napi(catch_unwind)]
   pub fn shape_keys(&self, shape: u32) -> Result<Option<Vec<String>>> {
     Ok(lock(&self.state)?.session.shape_keys(shape).map(|k| k.to_vec()))
+  }
+
+  /// The keys of a templated `create` answer (`E[template, made…]`) and, for each, where
+  /// its value comes from: the index of the caller's value, -1 for the answer's next made
+  /// value, -2 for `[]`. Null for an unknown template.
+  #[napi(catch_unwind)]
+  pub fn template_of(&self, template: u32) -> Result<Option<RowTemplate>> {
+    let st = lock(&self.state)?;
+    Ok(st.session.template(template).map(|t| RowTemplate {
+      keys: t.keys.to_vec(),
+      slots: t
+        .slots
+        .iter()
+        .map(|s| match s {
+          Slot::Given(i) => *i as i32,
+          Slot::Made => -1,
+          Slot::Empty => -2,
+        })
+        .collect(),
+    }))
   }
 
   #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]

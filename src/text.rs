@@ -29,6 +29,23 @@ impl FromNapiValue for JsonIn {
   }
 }
 
+/// A text argument (an id), read from a JavaScript string like `JsonIn`.
+pub struct TextIn(pub String);
+
+impl FromNapiValue for TextIn {
+  unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> Result<Self> {
+    // SAFETY: forwarded as received.
+    unsafe { read_string(env, v, "expected a string") }.map(TextIn)
+  }
+}
+
+/// Whether text read from JavaScript may hold a U+FFFD that V8 wrote for a lone surrogate.
+/// Such text must go the JSON way, which reports the lone surrogate instead of using a
+/// replacement character; text holding U+FFFD itself goes that way too.
+pub fn may_hold_replaced_surrogate(s: &str) -> bool {
+  !s.is_ascii() && s.contains('\u{FFFD}')
+}
+
 /// Reads a JavaScript string in one copy (see the module comment); `expected` is the error
 /// message when `v` is not a string.
 ///

@@ -22,7 +22,12 @@ export async function openOurs(options, schemaStrategy = 'update') {
     update: (id, patch) => d.update(Items, id, patch),
     count: () => d.count(Items, COUNT.filter),
     aggregate: () => d.aggregate(Items, AGGREGATE),
-    resetWrites: () => d.truncateTable(Writes.collection),
+    resetWrites: async () => {
+      await d.truncateTable(Writes.collection)
+      // Each timed write run starts from an empty write-ahead log, as the raw side's does
+      // (see contenders/sqlite.mjs).
+      if (options.dialect === 'sqlite') await d.executeQuery('PRAGMA wal_checkpoint(TRUNCATE)')
+    },
     close: () => d.disconnect(),
   }
 }

@@ -11,7 +11,7 @@ use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::{Map, Value};
 
 use super::echo::{self, TableLayout};
-use super::rows::{FirstColumn, JsonRows, PlanCache, ValueRows};
+use super::rows::{FirstColumn, JsonRows, PlanCache, Template, TemplateRow, ValueRows};
 use super::{Conn, Request};
 use crate::env::{OrmConfig, SchemaStrategy};
 use crate::error::{Code, Error, Result};
@@ -28,6 +28,16 @@ use crate::sql::{ddl, is_plain_dml, Flavour, Isolation, Param, Stmt};
 struct Registry {
   all: Vec<Arc<Schema>>,
   active: Vec<Arc<Schema>>,
+}
+
+/// A created row the engine answers from the values bound, not by reading it back (see
+/// `echo`): the table's layout, each column's parameter, and with a template answer, the
+/// caller's data and each parameter's index in it (`Insert::given`).
+#[derive(Clone, Copy)]
+struct Echo<'a> {
+  layout: &'a TableLayout,
+  plan: &'a [Option<usize>],
+  template: Option<(&'a Fields, &'a [Option<u32>])>,
 }
 
 pub struct SqlEngine {
@@ -107,6 +117,11 @@ impl SqlEngine {
   /// The keys of a shaped row (see `rows::Shapes`).
   pub fn shape_keys(&self, shape: u32) -> Option<Arc<[String]>> {
     self.plans.shape_keys(shape)
+  }
+
+  /// A created row's template (see `rows::TemplateRow`).
+  pub fn template(&self, template: u32) -> Option<Template> {
+    self.plans.template(template)
   }
 
   /// A relation target by entity name: the last `initSchema` list first, then any schema
@@ -228,7 +243,7 @@ impl SqlEngine {
           }
         }
       }
-      Request::Create { data } => self.create(c, s, data).await,
+      Request::Create { data, template } => self.create(c, s, data, *template).await,
       Request::Update { id, data } => match id {
         None => Ok("null".into()),
         Some(id) => self.update(c, s, id, data).await,
@@ -268,7 +283,7 @@ impl SqlEngine {
             let id = id.to_string();
             self.update(c, s, &id, data).await
           }
-          None => self.create(c, s, &Fields::from(data.as_object().cloned().unwrap_or_default())).await,
+          None => self.create(c, s, &Fields::from(data.as_object().cloned().unwrap_or_default()), false).await,
         }
       }
       Request::Increment { id, field, amount } => {
@@ -290,7 +305,7 @@ impl SqlEngine {
           None => {
             // The reference creates the row with that id (§12.2 #10, kept).
             let data = Fields::from_iter([("id".to_string(), Value::String(id.clone())), (field.clone(), amount.clone())]);
-            self.create(c, s, &data).await
+            self.create(c, s, &data, false).await
           }
         }
       }
@@ -468,8 +483,9 @@ impl SqlEngine {
     r
   }
 
-  /// `create` (§7.4). The row and its junction rows are written atomically.
-  async fn create<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, given: &Fields) -> Result<String> {
+  /// `create` (§7.4). The row and its junction rows are written atomically. With `template`,
+  /// a row echoed from the values bound is answered as a template of `given`.
+  async fn create<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, given: &Fields, template: bool) -> Result<String> {
     // The discriminator value overrides the caller's: only then is the data copied.
     let with_discriminator;
     let data = match (&s.discriminator, &s.discriminator_value) {
@@ -497,7 +513,7 @@ impl SqlEngine {
       .filter(|(_, ids)| !ids.is_empty())
       .collect();
     let mut returning = c.returning().insert && Self::reads_back_plainly(s, data.contains_key("deletedAt"));
-    let Insert { stmt: mut insert, columns } = self.inserts.insert(self.flavour, s, &id, data)?;
+    let Insert { stmt: mut insert, columns, given: from } = self.inserts.insert(self.flavour, s, &id, data)?;
     let layout = if returning { self.table_layout(c, s).await } else { None };
     // `RETURNING` shows the row before AFTER triggers ran: read it back instead.
     returning &= !layout.as_ref().is_some_and(|l| l.has_triggers);
@@ -505,14 +521,14 @@ impl SqlEngine {
     if returning && echo.is_none() {
       insert.sql.push_str(" RETURNING *");
     }
-    let echo = echo.as_ref().map(|(l, p)| (l.as_ref(), &p[..]));
+    let echo = echo.as_ref().map(|(l, p)| Echo { layout: l, plan: p, template: template.then_some((given, &from[..])) });
     let row = if links.is_empty() {
-      self.write_created(c, &insert, s, returning, echo).await?
+      self.write_created(c, &insert, s, returning, echo.as_ref()).await?
     } else {
       let in_tx = c.in_transaction();
       self.atomic_begin(c, in_tx).await?;
       let r = async {
-        let row = self.write_created(c, &insert, s, returning, echo).await?;
+        let row = self.write_created(c, &insert, s, returning, echo.as_ref()).await?;
         for (j, ids) in &links {
           for t in ids {
             self.exec(c, &j.insert(self.flavour, &id, t)).await.map_err(|e| e.with_field(j.relation))?;
@@ -571,14 +587,29 @@ impl SqlEngine {
   /// Runs `create`'s INSERT: with `echo`, the row is the values bound (see `echo`) if the
   /// schema is still the layout's after the write, else `None` (the caller reads it back);
   /// otherwise as `write_row`.
-  async fn write_created<C: Conn>(&self, c: &mut C, st: &Stmt, s: &Arc<Schema>, returning: bool, echo: Option<(&TableLayout, &[Option<usize>])>) -> Result<Option<String>> {
-    let Some((layout, plan)) = echo else { return self.write_row(c, st, s, returning).await };
+  async fn write_created<C: Conn>(&self, c: &mut C, st: &Stmt, s: &Arc<Schema>, returning: bool, echo: Option<&Echo<'_>>) -> Result<Option<String>> {
+    let Some(&Echo { layout, plan, template }) = echo else { return self.write_row(c, st, s, returning).await };
     let written = self.exec(c, st).await?;
     if written != 1 || c.schema_version_after_write() != Some(layout.schema_version) {
       if let Ok(mut l) = self.layouts.lock() {
         l.remove(&s.table);
       }
       return Ok(None);
+    }
+    if let Some((given, from)) = template {
+      // Each column's value as the caller gave it, when it was bound from one.
+      let by_column: Vec<Option<(u32, &Value)>> = plan
+        .iter()
+        .map(|p| {
+          let i = from.get((*p)?).copied().flatten()?;
+          ((i as usize) < given.len()).then(|| (i, given.at(i as usize).1))
+        })
+        .collect();
+      let mut sink = TemplateRow::new(&self.plans, s, &by_column);
+      layout.feed(plan, &st.params, &mut sink);
+      if let Some(answer) = sink.finish() {
+        return Ok(Some(answer));
+      }
     }
     let mut sink = JsonRows::cached(&self.plans, Some(s), true);
     layout.feed(plan, &st.params, &mut sink);

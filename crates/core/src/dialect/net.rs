@@ -232,7 +232,7 @@ fn plan(schema: &Schema, req: Request) -> Result<std::result::Result<Plan, &'sta
       q.filter(&filter, false)?;
       read(sub("count")?, q, Shape::Count, None)
     }
-    Request::Create { data } => write(Method::Post, col()?, Some(data.into_value()), Shape::Record, None),
+    Request::Create { data, .. } => write(Method::Post, col()?, Some(data.into_value()), Shape::Record, None),
     Request::Update { id, data } => {
       let Some(id) = id else { return Ok(Err("null")) };
       write(Method::Put, record_path(schema, &id, None)?, Some(data), Shape::Record, Some("null"))

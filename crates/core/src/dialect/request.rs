@@ -13,7 +13,9 @@ pub enum Request {
   FindById { id: Option<String>, options: Value },
   FindWithRelations { filter: Value, relations: Vec<String>, options: Value },
   FindByIdWithRelations { id: Option<String>, relations: Vec<String>, options: Value },
-  Create { data: Fields },
+  /// `template`: the caller keeps the data's values, so the created row may be answered as
+  /// a template of them (`rows::TemplateRow`); JSON calls answer the row whole.
+  Create { data: Fields, template: bool },
   Update { id: Option<String>, data: Value },
   UpdateMany { filter: Value, data: Value },
   Delete { id: Option<String> },
@@ -80,7 +82,7 @@ impl Request {
     // object, more arguments) goes the general way, which reports it.
     if method == "create" {
       if let Ok((data,)) = serde_json::from_str::<(Fields,)>(args_json) {
-        return Ok(Request::Create { data });
+        return Ok(Request::Create { data, template: false });
       }
     }
     let args: Value = serde_json::from_str(args_json).map_err(|e| Error::arg(format!("{method}: arguments are not valid JSON: {e}")))?;
@@ -100,7 +102,7 @@ impl Request {
         let id = id_arg(Some(&take(0)), method)?;
         Request::FindByIdWithRelations { id, relations: names_arg(Some(&take(1)), method, "relations")?, options: take(2) }
       }
-      "create" => Request::Create { data: fields_arg(take(0), method)? },
+      "create" => Request::Create { data: fields_arg(take(0), method)?, template: false },
       "update" => {
         let id = id_arg(Some(&take(0)), method)?;
         Request::Update { id, data: data_arg(take(1), method)? }
@@ -180,7 +182,7 @@ mod tests {
     );
     assert_eq!(Request::parse("create", "[1]").unwrap_err().field.as_deref(), Some("data"));
     assert_eq!(Request::parse("create", "[null]").unwrap_err().message, "create: data must be an object, got null");
-    let Request::Create { data } = Request::parse("create", r#"[{"b": 1, "a": {"x": [2]}}]"#).unwrap() else { panic!() };
+    let Request::Create { data, template: false } = Request::parse("create", r#"[{"b": 1, "a": {"x": [2]}}]"#).unwrap() else { panic!() };
     assert_eq!(data.into_value(), json!({"b": 1, "a": {"x": [2]}}));
     // Extra arguments take the general path, which ignores them as before.
     assert!(matches!(Request::parse("create", r#"[{"a": 1}, 2]"#), Ok(Request::Create { .. })));

@@ -198,12 +198,57 @@ impl Shapes {
   }
 }
 
+/// Where one value of a templated row comes from (see `TemplateRow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Slot {
+  /// The caller's value at this index, unchanged.
+  Given(u32),
+  /// The answer's next value.
+  Made,
+  /// `[]` (a to-many relation with no column).
+  Empty,
+}
+
+/// The keys of a templated row, and where the value of each comes from.
+pub struct Template {
+  pub keys: Arc<[String]>,
+  pub slots: Arc<[Slot]>,
+}
+
+/// Templates of created rows, numbered per dialect: a row shape and where each of its values
+/// comes from. Calls with the same keys and the same kinds of values share one.
+#[derive(Default)]
+struct Templates {
+  ids: foldhash::HashMap<(u32, Arc<[Slot]>), u32>,
+  list: Vec<(u32, Arc<[Slot]>)>,
+}
+
+/// Beyond this many templates, created rows are answered whole.
+const TEMPLATES_MAX: usize = 1024;
+
+impl Templates {
+  fn number(&mut self, shape: u32, slots: Vec<Slot>) -> Option<u32> {
+    let key = (shape, Arc::<[Slot]>::from(slots));
+    if let Some(id) = self.ids.get(&key) {
+      return Some(*id);
+    }
+    if self.list.len() >= TEMPLATES_MAX {
+      return None;
+    }
+    let id = self.list.len() as u32;
+    self.list.push(key.clone());
+    self.ids.insert(key, id);
+    Some(id)
+  }
+}
+
 /// Plans already built, per schema and column list: a query on a table returns the same
 /// columns call after call, so its plan is built once.
 #[derive(Default)]
 pub struct PlanCache {
   plans: PerSchema<Plan>,
   shapes: Mutex<Shapes>,
+  templates: Mutex<Templates>,
 }
 
 impl PlanCache {
@@ -220,6 +265,12 @@ impl PlanCache {
   /// The keys of a shaped row's `shape`.
   pub fn shape_keys(&self, shape: u32) -> Option<Arc<[String]>> {
     self.shapes.lock().ok()?.keys.get(shape as usize).cloned()
+  }
+
+  /// A templated row's keys and where each value comes from (see `TemplateRow`).
+  pub fn template(&self, template: u32) -> Option<Template> {
+    let (shape, slots) = self.templates.lock().ok()?.list.get(template as usize).cloned()?;
+    Some(Template { keys: self.shape_keys(shape)?, slots })
   }
 }
 
@@ -491,6 +542,78 @@ impl RowSink for JsonRows<'_> {
   }
 }
 
+/// Whether the value JavaScript would read from `d`'s JSON text is the caller's `v`:
+/// same type and same value (numbers as the doubles they print as; `-0`, which prints as
+/// `0`, is never the caller's).
+fn decoded_is(d: &Decoded<'_>, v: &Value) -> bool {
+  match (d, v) {
+    (Decoded::Null, Value::Null) => true,
+    (Decoded::Bool(a), Value::Bool(b)) => a == b,
+    (Decoded::Int(i), Value::Number(n)) => n.as_f64() == Some(*i as f64) && !is_negative_zero(n),
+    (Decoded::Float(f), Value::Number(n)) => f.is_finite() && !(*f == 0.0 && f.is_sign_negative()) && n.as_f64() == Some(*f) && !is_negative_zero(n),
+    (Decoded::Str(a), Value::String(b)) => a == b,
+    _ => false,
+  }
+}
+
+fn is_negative_zero(n: &serde_json::Number) -> bool {
+  n.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative())
+}
+
+/// One created row, answered as a *template* when the caller holds values of it (SQLite
+/// `create` with values, see `src/records.rs`): `E[template, made…]`. The template, numbered
+/// per dialect, gives the row's keys and, for each, whether its value is the caller's value
+/// at some index, unchanged, or the answer's next made value. JavaScript builds the object
+/// from its own values and the few made ones (id, timestamps), instead of parsing them all
+/// back (`E` starts no JSON text).
+pub struct TemplateRow<'s> {
+  cache: &'s PlanCache,
+  schema: &'s Arc<Schema>,
+  /// For each column, the caller's value it was written from, and that value's index.
+  given: &'s [Option<(u32, &'s Value)>],
+  plan: Arc<Plan>,
+  slots: Vec<Slot>,
+  made: String,
+}
+
+impl<'s> TemplateRow<'s> {
+  pub fn new(cache: &'s PlanCache, schema: &'s Arc<Schema>, given: &'s [Option<(u32, &'s Value)>]) -> Self {
+    TemplateRow { cache, schema, given, plan: Arc::default(), slots: Vec::with_capacity(given.len()), made: String::with_capacity(128) }
+  }
+
+  /// The answer; `None` when the row cannot be numbered (no shape, too many templates).
+  pub fn finish(self) -> Option<String> {
+    let shape = self.plan.shape?;
+    let template = self.cache.templates.lock().ok()?.number(shape, self.slots)?;
+    let mut out = String::with_capacity(self.made.len() + 16);
+    out.push_str("E[");
+    out.push_str(itoa::Buffer::new().format(template));
+    out.push_str(&self.made);
+    out.push(']');
+    Some(out)
+  }
+}
+
+impl RowSink for TemplateRow<'_> {
+  fn columns(&mut self, names: &[&str]) {
+    self.plan = self.cache.plan(Some(self.schema), names);
+  }
+  fn cell(&mut self, col: usize, cell: Cell<'_>) {
+    let d = decode(self.plan.kinds[col], &cell);
+    match self.given.get(col).copied().flatten() {
+      Some((i, v)) if decoded_is(&d, v) => self.slots.push(Slot::Given(i)),
+      _ => {
+        self.made.push(',');
+        write_decoded(&mut self.made, d);
+        self.slots.push(Slot::Made);
+      }
+    }
+  }
+  fn end_row(&mut self) {
+    self.slots.extend(self.plan.trailing_empty.iter().map(|_| Slot::Empty));
+  }
+}
+
 /// Builds `serde_json` rows for the engine's own use.
 pub struct ValueRows<'s> {
   source: PlanSource<'s>,
@@ -695,6 +818,82 @@ mod tests {
   }
 
   #[test]
+  fn a_value_is_the_callers_exactly_when_its_json_reads_back_as_it() {
+    // What JavaScript reads from the JSON text of `d`, against what the caller sent.
+    let reads_as = |d: Decoded<'_>, v: &Value| {
+      let mut text = String::new();
+      write_decoded(&mut text, d);
+      let back: Value = serde_json::from_str(&text).unwrap();
+      match (&back, v) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64() && !is_negative_zero(b),
+        _ => &back == v,
+      }
+    };
+    let values = [json!(null), json!(true), json!(false), json!(1), json!(0), json!(2.5), json!(-7), json!(-0.0), json!("1"), json!("a"), json!(""), json!(1e300)];
+    let decoded = || {
+      vec![
+        Decoded::Null,
+        Decoded::Bool(true),
+        Decoded::Bool(false),
+        Decoded::Int(1),
+        Decoded::Int(0),
+        Decoded::Int(-7),
+        Decoded::Float(2.5),
+        Decoded::Float(1.0),
+        Decoded::Float(-0.0),
+        Decoded::Float(1e300),
+        Decoded::Float(f64::NAN),
+        Decoded::Str("1"),
+        Decoded::Str("a"),
+        Decoded::Str(""),
+        Decoded::RawJson("1"),
+        Decoded::RawJson("\"a\""),
+        Decoded::EmptyArray,
+        Decoded::DateMs(1),
+      ]
+    };
+    let mut matched = 0;
+    for v in &values {
+      for (d, again) in decoded().into_iter().zip(decoded()) {
+        // Sound: a value taken for the caller's reads back as it. (Raw JSON, lists and dates
+        // are never taken for it, nor `null` written for NaN, even where they read alike.)
+        if decoded_is(&d, v) {
+          assert!(reads_as(again, v), "{v}");
+          matched += 1;
+        }
+      }
+    }
+    // null, true, false, 1 (Int and Float), 0, 2.5, -7, 1e300 and three strings.
+    assert_eq!(matched, 12);
+  }
+
+  #[test]
+  fn template_rows_carry_only_values_the_caller_does_not_hold() {
+    let s = Arc::new(schema());
+    let cache = PlanCache::default();
+    let (on, n, one) = (json!(true), json!(2.5), json!(1));
+    let answer = |given: &[Option<(u32, &Value)>], cells: Vec<Cell<'_>>| {
+      let mut sink = TemplateRow::new(&cache, &s, given);
+      feed(&mut sink, &["id", "on", "n", "meta"], &[cells]);
+      sink.finish()
+    };
+    // id made, `on` and `n` given back unchanged, `meta` made, `cats` an empty list.
+    let given = [None, Some((1, &on)), Some((0, &n)), None];
+    let first = answer(&given, vec![Cell::Text("x"), Cell::Int(1), Cell::Float(2.5), Cell::Null]);
+    assert_eq!(first.as_deref(), Some("E[0,\"x\",null]"));
+    let t = cache.template(0).unwrap();
+    assert_eq!(&*t.keys, ["id", "on", "n", "meta", "cats"]);
+    assert_eq!(&*t.slots, [Slot::Made, Slot::Given(1), Slot::Given(0), Slot::Made, Slot::Empty]);
+    // Same keys and kinds: the same template.
+    assert_eq!(answer(&given, vec![Cell::Text("y"), Cell::Int(1), Cell::Float(2.5), Cell::Null]).as_deref(), Some("E[0,\"y\",null]"));
+    // A stored value that reads otherwise than the one sent (1 for a boolean) is made.
+    let changed = [None, Some((1, &one)), Some((0, &n)), None];
+    assert_eq!(answer(&changed, vec![Cell::Text("z"), Cell::Int(1), Cell::Float(2.5), Cell::Null]).as_deref(), Some("E[1,\"z\",true,null]"));
+    assert_eq!(&*cache.template(1).unwrap().slots, [Slot::Made, Slot::Made, Slot::Given(0), Slot::Made, Slot::Empty]);
+    assert!(cache.template(2).is_none());
+  }
+
+  #[test]
   fn single_rows_of_cached_plans_are_shaped() {
     let s = Arc::new(schema());
     let cache = PlanCache::default();
@@ -732,7 +931,7 @@ mod tests {
     assert_eq!(shapes.number(["k7".to_string()].into()), Some(7), "known keys keep their number");
     assert_eq!(shapes.number(["new".to_string()].into()), None);
     let s = Arc::new(schema());
-    let cache = PlanCache { plans: PerSchema::default(), shapes: Mutex::new(shapes) };
+    let cache = PlanCache { shapes: Mutex::new(shapes), ..Default::default() };
     let mut one = JsonRows::cached(&cache, Some(&s), true);
     feed(&mut one, &["n"], &[vec![Cell::Int(2)]]);
     assert_eq!(one.finish(), r#"{"n":2,"cats":[]}"#, "beyond the limit, an object");

@@ -313,6 +313,11 @@ impl SqliteSession {
     self.engine.shape_keys(shape)
   }
 
+  /// A created row's template (see `rows::TemplateRow`).
+  pub fn template(&self, template: u32) -> Option<super::rows::Template> {
+    self.engine.template(template)
+  }
+
   /// Runs one dialect call (parsed by the binding: from its JSON arguments, or `create`
   /// data read from JavaScript values).
   pub fn run(&mut self, handle: u32, req: &super::Request) -> Result<String> {

@@ -21,6 +21,8 @@ use crate::schema::{FieldType, Schema};
 pub struct Insert {
   pub stmt: Stmt,
   pub columns: Arc<[String]>,
+  /// For each parameter, the index of the data value it was encoded from, if any.
+  pub given: Arc<[Option<u32>]>,
 }
 
 /// Where one parameter of the INSERT comes from.
@@ -47,6 +49,8 @@ pub struct InsertPlan {
   sql: String,
   columns: Arc<[String]>,
   sources: Vec<Source>,
+  /// Per parameter, the data value it comes from (`Insert::given`).
+  given: Arc<[Option<u32>]>,
   /// No undeclared key: the SQL text holds no cast chosen from a value (PostgreSQL), so
   /// the plan fits any data with these keys.
   reusable: bool,
@@ -123,7 +127,15 @@ impl InsertPlan {
       b.param(Param::Null, cast);
     }
     b.push(")");
+    let given = sources
+      .iter()
+      .map(|s| match s {
+        Source::Field { at, .. } | Source::ForeignKey { at, .. } | Source::Undeclared { at } => Some(*at as u32),
+        Source::Id | Source::Default(_) | Source::Now => None,
+      })
+      .collect();
     InsertPlan {
+      given,
       stamps: sources.contains(&Source::Now),
       keys: data.keys().cloned().collect(),
       sql: b.sql,
@@ -154,7 +166,7 @@ impl InsertPlan {
         Source::Now => Param::Text(now.clone().unwrap_or_default()),
       });
     }
-    Ok(Insert { stmt: Stmt { sql: self.sql.clone(), params }, columns: self.columns.clone() })
+    Ok(Insert { stmt: Stmt { sql: self.sql.clone(), params }, columns: self.columns.clone(), given: self.given.clone() })
   }
 }
 
