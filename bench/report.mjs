@@ -96,6 +96,10 @@ prepared queries), mysql2/promise (pool, \`execute\`), pool size ${settings.pool
 They return the same row objects as ours (booleans converted where the driver gives 0/1),
 \`create\` generates a UUID and ISO timestamps and returns the record without reading it back,
 \`update\` returns the updated row (\`UPDATE … RETURNING *\`, or UPDATE + SELECT on MySQL).
+On SQLite, better-sqlite3's \`UPDATE … RETURNING\` statement keeps the write-ahead log from
+ever being reset (it grows by about 4 KB per update, 80 MB over 20,000), which spares it the
+checkpoint work our connection does. Written as UPDATE then SELECT, its update takes about
+twice as long.
 ${notes.length ? `\nNotes:\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`
   writeFileSync(path, text)
 }

@@ -97,16 +97,13 @@ async function measure(w, ours, raw, ctx) {
   const max = w.ops[idx]
   const probe = Math.max(1, Math.ceil(max / 10))
   let slowest = 0
-  let pair = 0
-  for (const c of [ours, raw]) {
-    const perOp = (await timed(w, c, ctx, probe)) / probe
-    slowest = Math.max(slowest, perOp)
-    pair += perOp
-  }
+  for (const c of [ours, raw]) slowest = Math.max(slowest, (await timed(w, c, ctx, probe)) / probe)
   const n = w.fixed ? max : Math.max(Math.min(max, 5), Math.min(max, Math.floor(BUDGET_MS / slowest)))
-  const runs = Math.min(3 * opts.runs, Math.max(opts.runs, Math.floor(RUNS_BUDGET_MS / (pair * n))))
   const ratios = []
-  for (let r = 0; r < runs; r++) {
+  const started = now()
+  for (let r = 0; r < 3 * opts.runs; r++) {
+    // Past `--runs`, one more run only while the runs so far say it fits the budget.
+    if (r >= opts.runs && ((now() - started) * (r + 1)) / r > RUNS_BUDGET_MS) break
     const order = r % 2 === 0 ? [ours, raw] : [raw, ours]
     const t = new Map()
     for (const c of order) t.set(c, await timed(w, c, ctx, n))
