@@ -239,6 +239,32 @@ describe('data-plug API', () => {
     await check.disconnect()
   })
 
+  // Rows are built by generated functions (lib/dialect.js, lib/records.js), with loops where
+  // a process forbids generating code.
+  it('rows read the same where generating code is not allowed', () => {
+    const script = `const p = require(${JSON.stringify(join(process.cwd(), 'index.js'))});
+      const Tag = { name: 'Tag', collection: 'tags', fields: { label: { type: 'string' } }, relations: {} }
+      const Post = { name: 'Post', collection: 'posts', timestamps: true, fields: { title: { type: 'string' }, on: { type: 'boolean' } },
+        relations: { tags: { target: 'Tag', type: 'many-to-many', through: 'post_tags' } } }
+      ;(async () => {
+        const d = await p.openIsolatedDialect({ dialect: 'sqlite', uri: ${JSON.stringify(join(dir, 'nocodegen.db'))}, schemaStrategy: 'create' }, [Tag, Post])
+        const made = await d.create(Post, { title: 't', on: 1 })
+        const again = await d.create(Post, { title: 'u', on: false })
+        const read = await d.findById(Post, made.id)
+        console.log(JSON.stringify({ made, read, shared: made.tags === again.tags }))
+        await d.disconnect()
+      })()`
+    for (const flags of [[], ['--disallow-code-generation-from-strings']]) {
+      const r = spawnSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' })
+      assert.equal(r.status, 0, r.stderr)
+      const { made, read, shared } = JSON.parse(r.stdout)
+      assert.deepEqual(Object.keys(made), ['id', 'title', 'on', 'createdAt', 'updatedAt', 'tags'], flags.join())
+      assert.deepEqual([made.title, made.on, made.tags], ['t', true, []], flags.join())
+      assert.deepEqual(read, made, flags.join())
+      assert.equal(shared, false, 'each row has its own list')
+    }
+  })
+
   it('DB_SHOW_SQL logs each statement to stderr', () => {
     const script = `const p = require(${JSON.stringify(join(process.cwd(), 'index.js'))});
       (async () => { const d = await p.getDialect(); await d.executeQuery('SELECT 1 AS one'); await p.disconnect() })()`
