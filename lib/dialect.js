@@ -443,7 +443,7 @@ function reviveRow(d, schema, r) {
  * one; where generating code is not allowed, the keys are added in a loop.
  */
 function rowMaker(keys) {
-  return objectMaker(keys, (i) => [i + 1, 'a'], ['a'])
+  return objectMaker(keys, keys.map((_, i) => ['a', i + 1]), ['a'])
 }
 
 /**
@@ -453,27 +453,25 @@ function rowMaker(keys) {
  */
 function templateMaker({ keys, slots }) {
   let made = 0
-  const from = slots.map((slot) => (slot >= 0 ? [slot, 'v'] : slot === -1 ? [++made, 'm'] : null))
-  return objectMaker(keys, (i) => from[i], ['v', 'm'])
+  return objectMaker(keys, slots.map((slot) => (slot >= 0 ? ['v', slot] : slot === -1 ? ['m', ++made] : null)), ['v', 'm'])
 }
 
 /**
- * A function of `params` returning an object with `keys`; `source(i)` says where key i's
- * value is: `[index, param]` (that param's element), or null for a new empty list.
+ * A function of `params` returning an object with `keys`; `from[i]` says where key i's
+ * value is: `[param, index]` (that param's element), or null for a new empty list.
  */
-function objectMaker(keys, source, params) {
-  const from = keys.map((_, i) => source(i))
+function objectMaker(keys, from, params) {
   try {
     // JSON text of a string is a JavaScript string literal; `__proto__` is written as a
     // computed key, which defines an own property instead of setting the prototype.
     const props = keys.map((k, i) => {
-      const value = from[i] === null ? '[]' : `${from[i][1]}[${from[i][0]}]`
+      const value = from[i] === null ? '[]' : `${from[i][0]}[${from[i][1]}]`
       return `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}: ${value}`
     })
     return new Function(...params, `return { ${props.join(', ')} }`)
   } catch {
-    const arg = from.map((f) => (f === null ? -1 : params.indexOf(f[1])))
-    return (...args) => Object.fromEntries(keys.map((k, i) => [k, arg[i] < 0 ? [] : args[arg[i]][from[i][0]]]))
+    const arg = from.map((f) => (f === null ? -1 : params.indexOf(f[0])))
+    return (...args) => Object.fromEntries(keys.map((k, i) => [k, arg[i] < 0 ? [] : args[arg[i]][from[i][1]]]))
   }
 }
 

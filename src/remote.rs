@@ -11,7 +11,7 @@ use napi_derive::napi;
 
 use crate::eager;
 use crate::errors::napi;
-use crate::text::{JsonIn, JsonOut};
+use crate::text::{JsonOut, TextIn};
 
 /// JavaScript's receiver of answer pieces: `(streamId, json)`. Weak: it never keeps the
 /// process alive.
@@ -83,7 +83,7 @@ impl NativeAsync {
   /// `stream`: the id under which pieces of a large row answer are sent to the `onPieces`
   /// receiver while the query runs.
   #[napi(ts_return_type = "string | Promise<string>")]
-  pub fn call<'e>(&self, env: &'e Env, method: String, handle: u32, #[napi(ts_arg_type = "string")] args: JsonIn, tx: Option<String>, stream: Option<u32>) -> Result<Answer<'e, JsonOut>> {
+  pub fn call<'e>(&self, env: &'e Env, method: String, handle: u32, #[napi(ts_arg_type = "string")] args: TextIn, tx: Option<String>, stream: Option<u32>) -> Result<Answer<'e, JsonOut>> {
     let call = self.inner.clone().call(method, handle, args.0, tx);
     let fut: mosta_core::dialect::BoxFuture<JsonOut> = Box::pin(async move { call.await.map(JsonOut) });
     let receiver = stream.and_then(|id| Some((id, self.pieces.lock().ok()?.clone()?)));

@@ -18,7 +18,7 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::errors::{napi, to_napi};
-use crate::text::{may_hold_replaced_surrogate, JsonIn, JsonOut, ShortStr, TextIn};
+use crate::text::{may_hold_replaced_surrogate, JsonOut, ShortStr, TextIn};
 
 /// One call, kept whole so it can wait in the queue.
 pub(crate) enum Op {
@@ -113,7 +113,7 @@ pub fn sqlite_call<'e>(
   session: u32,
   #[napi(ts_arg_type = "string")] method: ShortStr,
   handle: u32,
-  #[napi(ts_arg_type = "string")] args: JsonIn,
+  #[napi(ts_arg_type = "string")] args: TextIn,
   #[napi(ts_arg_type = "string | undefined | null")] tx: Option<ShortStr>,
 ) -> Result<Answer<'e>> {
   let state = session_state(session)?;

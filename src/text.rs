@@ -19,17 +19,7 @@ const UTF8_PER_UNIT: usize = 3;
 /// case (a large argument would otherwise reserve three times its size).
 const ONE_PASS_MAX_UNITS: usize = 64 * 1024;
 
-/// A JSON argument, read from a JavaScript string.
-pub struct JsonIn(pub String);
-
-impl FromNapiValue for JsonIn {
-  unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> Result<Self> {
-    // SAFETY: forwarded as received.
-    unsafe { read_string(env, v, "expected a string of JSON") }.map(JsonIn)
-  }
-}
-
-/// A text argument (an id), read from a JavaScript string like `JsonIn`.
+/// A text argument (JSON arguments, an id), read from a JavaScript string in one copy.
 pub struct TextIn(pub String);
 
 impl FromNapiValue for TextIn {

@@ -168,35 +168,48 @@ impl Plan {
   }
 }
 
+/// Keys numbered in order of first sight, at most `MAX` of them. A number is never reused
+/// while the dialect lives, so JavaScript may keep what it learnt of one.
+struct Numbered<K, const MAX: usize> {
+  ids: foldhash::HashMap<K, u32>,
+  list: Vec<K>,
+}
+
+impl<K, const MAX: usize> Default for Numbered<K, MAX> {
+  fn default() -> Self {
+    Numbered { ids: Default::default(), list: Vec::new() }
+  }
+}
+
+impl<K: Clone + Eq + std::hash::Hash, const MAX: usize> Numbered<K, MAX> {
+  /// `key`'s number; `None` once `MAX` keys are numbered and `key` is not one of them.
+  fn number(&mut self, key: K) -> Option<u32> {
+    if let Some(id) = self.ids.get(&key) {
+      return Some(*id);
+    }
+    if self.list.len() >= MAX {
+      return None;
+    }
+    let id = self.list.len() as u32;
+    self.list.push(key.clone());
+    self.ids.insert(key, id);
+    Some(id)
+  }
+
+  fn get(&self, id: u32) -> Option<&K> {
+    self.list.get(id as usize)
+  }
+}
+
 /// Key lists of single-row answers, numbered. A one-row answer (findById, create, update…)
 /// goes to JavaScript as a *shaped row*, `[shape, value, …]`: a JSON array parses in about
 /// half the time of the same object, whose keys V8 must look up one by one, and JavaScript
 /// builds the object from the values with a constructor made once per shape (it asks for
-/// the keys of a number it has not seen). Numbers are never reused while the dialect lives.
-#[derive(Default)]
-struct Shapes {
-  ids: foldhash::HashMap<Arc<[String]>, u32>,
-  keys: Vec<Arc<[String]>>,
-}
+/// the keys of a number it has not seen). Beyond `SHAPES_MAX` distinct key lists (select
+/// lists can vary without bound), single rows are written as objects.
+type Shapes = Numbered<Arc<[String]>, SHAPES_MAX>;
 
-/// Distinct key lists numbered per dialect (select lists can vary without bound); beyond
-/// that, single rows are written as objects.
 const SHAPES_MAX: usize = 4096;
-
-impl Shapes {
-  fn number(&mut self, keys: Arc<[String]>) -> Option<u32> {
-    if let Some(id) = self.ids.get(&keys) {
-      return Some(*id);
-    }
-    if self.keys.len() >= SHAPES_MAX {
-      return None;
-    }
-    let id = self.keys.len() as u32;
-    self.keys.push(keys.clone());
-    self.ids.insert(keys, id);
-    Some(id)
-  }
-}
 
 /// Where one value of a templated row comes from (see `TemplateRow`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -215,32 +228,12 @@ pub struct Template {
   pub slots: Arc<[Slot]>,
 }
 
-/// Templates of created rows, numbered per dialect: a row shape and where each of its values
-/// comes from. Calls with the same keys and the same kinds of values share one.
-#[derive(Default)]
-struct Templates {
-  ids: foldhash::HashMap<(u32, Arc<[Slot]>), u32>,
-  list: Vec<(u32, Arc<[Slot]>)>,
-}
+/// Templates of created rows: a row shape and where each of its values comes from. Calls
+/// with the same keys and the same kinds of values share one. Beyond `TEMPLATES_MAX`,
+/// created rows are answered whole.
+type Templates = Numbered<(u32, Arc<[Slot]>), TEMPLATES_MAX>;
 
-/// Beyond this many templates, created rows are answered whole.
 const TEMPLATES_MAX: usize = 1024;
-
-impl Templates {
-  fn number(&mut self, shape: u32, slots: Vec<Slot>) -> Option<u32> {
-    let key = (shape, Arc::<[Slot]>::from(slots));
-    if let Some(id) = self.ids.get(&key) {
-      return Some(*id);
-    }
-    if self.list.len() >= TEMPLATES_MAX {
-      return None;
-    }
-    let id = self.list.len() as u32;
-    self.list.push(key.clone());
-    self.ids.insert(key, id);
-    Some(id)
-  }
-}
 
 /// Plans already built, per schema and column list: a query on a table returns the same
 /// columns call after call, so its plan is built once.
@@ -264,12 +257,12 @@ impl PlanCache {
 
   /// The keys of a shaped row's `shape`.
   pub fn shape_keys(&self, shape: u32) -> Option<Arc<[String]>> {
-    self.shapes.lock().ok()?.keys.get(shape as usize).cloned()
+    self.shapes.lock().ok()?.get(shape).cloned()
   }
 
   /// A templated row's keys and where each value comes from (see `TemplateRow`).
   pub fn template(&self, template: u32) -> Option<Template> {
-    let (shape, slots) = self.templates.lock().ok()?.list.get(template as usize).cloned()?;
+    let (shape, slots) = self.templates.lock().ok()?.get(template).cloned()?;
     Some(Template { keys: self.shape_keys(shape)?, slots })
   }
 }
@@ -584,7 +577,7 @@ impl<'s> TemplateRow<'s> {
   /// The answer; `None` when the row cannot be numbered (no shape, too many templates).
   pub fn finish(self) -> Option<String> {
     let shape = self.plan.shape?;
-    let template = self.cache.templates.lock().ok()?.number(shape, self.slots)?;
+    let template = self.cache.templates.lock().ok()?.number((shape, self.slots.into()))?;
     let mut out = String::with_capacity(self.made.len() + 16);
     out.push_str("E[");
     out.push_str(itoa::Buffer::new().format(template));
