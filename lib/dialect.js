@@ -75,9 +75,11 @@ class Dialect {
       this._session = session
       this._records = new RecordShapes((keys) => native.recordShape(keys))
     }
-    // Single-row answers may come shaped (`[shape, value, …]`, see `_unshape`).
+    // Rows read through a schema may come shaped (`[shape, value, …]`, see `_maker`).
     this._shaped = native.shapedRows === true
-    this._makers = []
+    // Row constructors by shape, or by shape and date line (see `_maker`).
+    this._makers = new Map()
+    this._lastMaker = undefined
     // Row builders of templated create answers, by template (see `created`).
     this._templates = []
     // Pooled dialects send large row answers in pieces (see pieces.js).
@@ -111,18 +113,40 @@ class Dialect {
   }
 
   /**
-   * The object of a shaped row `[shape, value, …]`: its keys are asked of the native side
-   * once per shape, then a constructor made for them builds each row.
+   * The constructor of the objects of shaped rows `[shape, value, …]`: the keys of a shape
+   * are asked of the native side once, then a constructor made for them builds each row.
+   * With `dates` (the column names of an answer's date line, `dateLine` its text), it also
+   * makes `Date`s of those columns' numbers.
    */
-  _unshape(a) {
-    const shape = a[0]
-    let make = this._makers[shape]
+  _maker(shape, dateLine, dates) {
+    // Answers in a row often share their shape and date line: skip building the map key.
+    const last = this._lastMaker
+    if (last !== undefined && last.shape === shape && last.dateLine === dateLine) return last.make
+    const key = dateLine === '' ? shape : `${shape}${dateLine}`
+    let make = this._makers.get(key)
     if (make === undefined) {
       const keys = this._native.shapeKeys(shape)
       if (!Array.isArray(keys)) throw new MostaError('E_INTERNAL', `an answer names the unknown row shape ${shape}`)
-      make = this._makers[shape] = rowMaker(keys)
+      make = rowMaker(keys, dates)
+      this._makers.set(key, make)
     }
-    return make(a)
+    this._lastMaker = { shape, dateLine, make }
+    return make
+  }
+
+  /**
+   * Replaces the shaped rows of a list answer by their objects, dates included; false when
+   * its rows are objects already. The rows of one answer share one shape.
+   */
+  _unshapeAll(list, dateLine, dates) {
+    if (list.length === 0 || !Array.isArray(list[0])) return false
+    const shape = list[0][0]
+    const make = this._maker(shape, dateLine, dates)
+    for (let i = 0; i < list.length; i++) {
+      const a = list[i]
+      list[i] = a[0] === shape ? make(a) : this._maker(a[0], dateLine, dates)(a)
+    }
+    return true
   }
 
   _txId() {
@@ -438,12 +462,13 @@ function reviveRow(d, schema, r) {
 }
 
 /**
- * A function building the row object of a shaped row from its values (`a[1…]`). Generated
- * code builds objects of one hidden class, several times faster than adding keys one by
- * one; where generating code is not allowed, the keys are added in a loop.
+ * A function building the row object of a shaped row from its values (`a[1…]`), the
+ * numbers of the `dates` columns (epoch milliseconds) as `Date`s. Generated code builds
+ * objects of one hidden class, several times faster than adding keys one by one; where
+ * generating code is not allowed, the keys are added in a loop.
  */
-function rowMaker(keys) {
-  return objectMaker(keys, keys.map((_, i) => ['a', i + 1]), ['a'])
+function rowMaker(keys, dates = null) {
+  return objectMaker(keys, keys.map((k, i) => ['a', i + 1, dates !== null && dates.includes(k)]), ['a'])
 }
 
 /**
@@ -458,38 +483,52 @@ function templateMaker({ keys, slots }) {
 
 /**
  * A function of `params` returning an object with `keys`; `from[i]` says where key i's
- * value is: `[param, index]` (that param's element), or null for a new empty list.
+ * value is: `[param, index]` (that param's element), `[param, index, true]` (the same, a
+ * number there becoming a `Date`), or null for a new empty list.
  */
 function objectMaker(keys, from, params) {
   try {
     // JSON text of a string is a JavaScript string literal; `__proto__` is written as a
     // computed key, which defines an own property instead of setting the prototype.
     const props = keys.map((k, i) => {
-      const value = from[i] === null ? '[]' : `${from[i][0]}[${from[i][1]}]`
+      const f = from[i]
+      const at = f === null ? '' : `${f[0]}[${f[1]}]`
+      const value = f === null ? '[]' : f[2] === true ? `typeof ${at} === 'number' ? new Date(${at}) : ${at}` : at
       return `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}: ${value}`
     })
     return new Function(...params, `return { ${props.join(', ')} }`)
   } catch {
     const arg = from.map((f) => (f === null ? -1 : params.indexOf(f[0])))
-    return (...args) => Object.fromEntries(keys.map((k, i) => [k, arg[i] < 0 ? [] : args[arg[i]][from[i][1]]]))
+    const valueOf = (args, i) => {
+      if (arg[i] < 0) return []
+      const v = args[arg[i]][from[i][1]]
+      return from[i][2] === true && typeof v === 'number' ? new Date(v) : v
+    }
+    return (...args) => Object.fromEntries(keys.map((k, i) => [k, valueOf(args, i)]))
   }
 }
 
 /**
  * Parses a native answer. PostgreSQL and MySQL rows carry their date-time columns as epoch
  * milliseconds, named on a first line `D["col",…]` (JSON never starts with `D`): those
- * become `Date`s here without parsing any date text. With `d`, the answer is one row, which
- * may come shaped (`[shape, value, …]`).
+ * become `Date`s here without parsing any date text. With `d`, rows may come shaped
+ * (`[shape, value, …]`): the answer is one row, or a list of rows when `list` is true.
  */
-function parseRows(s, d) {
+function parseRows(s, d, list = false) {
   let dates = null
+  let dateLine = ''
   if (s.charCodeAt(0) === 68 /* D */) {
     const nl = s.indexOf('\n')
-    dates = JSON.parse(s.slice(1, nl))
+    dateLine = s.slice(1, nl)
+    dates = JSON.parse(dateLine)
     s = s.slice(nl + 1)
   }
   let v = JSON.parse(s)
-  if (d !== undefined && d._shaped && Array.isArray(v)) v = d._unshape(v)
+  if (d !== undefined && d._shaped && Array.isArray(v)) {
+    // Shaped rows: their constructor makes the Dates too.
+    if (!list) return d._maker(v[0], dateLine, dates)(v)
+    if (d._unshapeAll(v, dateLine, dates)) return v
+  }
   if (dates === null) return v
   for (const r of Array.isArray(v) ? v : v === null ? [] : [v]) {
     for (const k of dates) {
@@ -501,7 +540,7 @@ function parseRows(s, d) {
 }
 
 function rows(d, schema, s) {
-  const list = parseRows(s)
+  const list = parseRows(s, d, true)
   if (d._revive) for (const r of list) reviveRow(d, schema, r)
   return list
 }

@@ -55,13 +55,13 @@ impl NativeAsync {
     napi(self.inner.compile(&schema_json))
   }
 
-  /// Single-row answers may come shaped (`[shape, value, …]`; not NET's).
+  /// Rows read through a schema may come shaped (`[shape, value, …]`; not NET's).
   #[napi(getter)]
   pub fn shaped_rows(&self) -> bool {
     self.inner.shapes_rows()
   }
 
-  /// The keys of a shaped single-row answer, null for an unknown shape.
+  /// The keys of a shaped row, null for an unknown shape.
   #[napi(catch_unwind)]
   pub fn shape_keys(&self, shape: u32) -> Option<Vec<String>> {
     self.inner.shape_keys(shape).map(|k| k.to_vec())

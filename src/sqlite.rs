@@ -253,7 +253,7 @@ impl NativeSqlite {
     napi(lock(&self.state)?.session.compile(&schema_json))
   }
 
-  /// Single-row answers may come shaped (`[shape, value, …]`).
+  /// Rows read through a schema may come shaped (`[shape, value, …]`).
   #[napi(getter)]
   pub fn shaped_rows(&self) -> bool {
     true
@@ -275,7 +275,7 @@ impl NativeSqlite {
     Ok(Some(st.record_shapes.len() as u32 - 1))
   }
 
-  /// The keys of a shaped single-row answer, null for an unknown shape.
+  /// The keys of a shaped row, null for an unknown shape.
   #[napi(catch_unwind)]
   pub fn shape_keys(&self, shape: u32) -> Result<Option<Vec<String>>> {
     Ok(lock(&self.state)?.session.shape_keys(shape).map(|k| k.to_vec()))

@@ -184,26 +184,18 @@ async fn exec(d: &Arc<dyn AsyncDialect>, sql: &str) -> Result<Value, Error> {
 }
 
 /// Rows as the binding hands them to JavaScript: date-time columns named on a first line
-/// `D[…]` hold epoch milliseconds; here they become ISO text. A shaped single row
-/// (`[shape, value, …]`) becomes its object, with the keys `d` gives for that shape.
+/// `D[…]` hold epoch milliseconds; here they become ISO text. Shaped rows
+/// (`[shape, value, …]`, alone or in a list) become their objects, with the keys `d` gives
+/// for that shape.
 fn parse_rows_of(d: &Arc<dyn AsyncDialect>, out: &str) -> Value {
-  let v = parse_rows(out);
-  let Some(list) = v.as_array().filter(|l| l.first().is_some_and(Value::is_u64)) else { return v };
-  let keys = d.shape_keys(list[0].as_u64().unwrap() as u32).expect("a shaped row names a known shape");
-  assert_eq!(keys.len(), list.len() - 1, "one value per key");
-  let mut row: Value = keys.iter().cloned().zip(list[1..].iter().cloned()).collect::<serde_json::Map<_, _>>().into();
-  // The D line names keys of the object; `parse_rows` could not apply it to the array.
-  if let Some(names) = out.strip_prefix('D').and_then(|r| r.split_once('\n')).map(|(n, _)| serde_json::from_str::<Vec<String>>(n).unwrap()) {
-    for k in names {
-      if let Some(ms) = row.get(&k).and_then(Value::as_i64) {
-        row[&k] = Value::String(mosta_core::iso_date::iso_ms(ms));
-      }
-    }
-  }
-  row
+  parse_with(out, Some(d))
 }
 
 fn parse_rows(out: &str) -> Value {
+  parse_with(out, None)
+}
+
+fn parse_with(out: &str, d: Option<&Arc<dyn AsyncDialect>>) -> Value {
   let (dates, body) = match out.strip_prefix('D') {
     Some(rest) => {
       let (names, body) = rest.split_once('\n').expect("a D line ends with a newline");
@@ -212,15 +204,28 @@ fn parse_rows(out: &str) -> Value {
     None => (Vec::new(), out),
   };
   let mut v: Value = serde_json::from_str(body).expect("rows are JSON");
-  let mut revive = |r: &mut Value| {
+  let shaped = |v: &Value| v.as_array().is_some_and(|a| a.first().is_some_and(Value::is_u64));
+  let unshape = |v: &mut Value| {
+    let (Some(d), true) = (d, shaped(v)) else { return };
+    let list = v.as_array().unwrap();
+    let keys = d.shape_keys(list[0].as_u64().unwrap() as u32).expect("a shaped row names a known shape");
+    assert_eq!(keys.len(), list.len() - 1, "one value per key");
+    *v = keys.iter().cloned().zip(list[1..].iter().cloned()).collect::<serde_json::Map<_, _>>().into();
+  };
+  let revive = |r: &mut Value| {
     for k in &dates {
       if let Some(ms) = r.get(k).and_then(Value::as_i64) {
         r[k] = Value::String(mosta_core::iso_date::iso_ms(ms));
       }
     }
   };
+  if shaped(&v) {
+    unshape(&mut v);
+  } else if let Value::Array(list) = &mut v {
+    list.iter_mut().for_each(unshape);
+  }
   match &mut v {
-    Value::Array(list) => list.iter_mut().for_each(&mut revive),
+    Value::Array(list) => list.iter_mut().for_each(revive),
     Value::Object(_) => revive(&mut v),
     _ => {}
   }

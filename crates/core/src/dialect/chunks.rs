@@ -16,8 +16,11 @@ use std::sync::Arc;
 /// Receives one piece: a JSON array of rows, with its own `D[…]` date line when it has one.
 pub type ChunkFn = Arc<dyn Fn(String) + Send + Sync>;
 
-/// Size of JSON text after which the rows so far are sent on.
-pub const CHUNK_BYTES: usize = 64 * 1024;
+/// Size of JSON text after which the rows so far are sent on. Smaller pieces wake the
+/// JavaScript thread more often (taking the CPU from a database server on the same machine);
+/// larger ones leave more to parse after the last row. On 10k-row MySQL reads, 128 KB beat
+/// both 64 KB and 256 KB (bench/RESULTS.md).
+pub const CHUNK_BYTES: usize = 128 * 1024;
 
 /// Where one call's pieces go, and how many went (numbering them).
 pub(crate) struct Sender {

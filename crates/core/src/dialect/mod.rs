@@ -128,7 +128,7 @@ pub trait AsyncDialect: Send + Sync + 'static {
   /// `sqlite`, `postgres`, `mysql`, `mariadb`, `cockroachdb` or `net-proxy`.
   fn dialect_type(&self) -> &'static str;
   fn compile(&self, schema_json: &str) -> Result<u32>;
-  /// Whether single-row answers may come shaped (`rows::Shapes`): the SQL dialects'. NET
+  /// Whether row answers may come shaped (`rows::Shapes`): the SQL dialects'. NET
   /// answers are the server's JSON, passed on as they are.
   fn shapes_rows(&self) -> bool {
     false

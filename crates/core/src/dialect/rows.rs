@@ -201,12 +201,13 @@ impl<K: Clone + Eq + std::hash::Hash, const MAX: usize> Numbered<K, MAX> {
   }
 }
 
-/// Key lists of single-row answers, numbered. A one-row answer (findById, create, update…)
-/// goes to JavaScript as a *shaped row*, `[shape, value, …]`: a JSON array parses in about
-/// half the time of the same object, whose keys V8 must look up one by one, and JavaScript
-/// builds the object from the values with a constructor made once per shape (it asks for
-/// the keys of a number it has not seen). Beyond `SHAPES_MAX` distinct key lists (select
-/// lists can vary without bound), single rows are written as objects.
+/// Key lists of row answers read through a schema, numbered. Each row (of findById, create,
+/// update, and of find's lists) goes to JavaScript as a *shaped row*, `[shape, value, …]`:
+/// a JSON array parses in about half the time of the same object, whose keys and short
+/// values V8 must look up one by one, and JavaScript builds the object from the values with
+/// a constructor made once per shape (it asks for the keys of a number it has not seen).
+/// Beyond `SHAPES_MAX` distinct key lists (select lists can vary without bound), rows are
+/// written as objects.
 type Shapes = Numbered<Arc<[String]>, SHAPES_MAX>;
 
 const SHAPES_MAX: usize = 4096;
@@ -297,7 +298,7 @@ pub struct JsonRows<'s> {
   /// date column appeared since.
   head: usize,
   head_dates: usize,
-  /// The single row is written shaped (`Shapes`), its plan having a shape number.
+  /// Rows are written shaped (`Shapes`), the plan having a shape number.
   shaped: bool,
   /// Where full pieces of a large answer go (see `chunks`), the number of the first one
   /// this answer sent, and how many it sent.
@@ -327,10 +328,10 @@ impl<'s> JsonRows<'s> {
     self.first = self.chunks.as_ref().map_or(0, |c| c.next_number());
     self
   }
-  /// The rows as JSON text: an array (or, in `single` mode, the row, shaped when its plan
-  /// is numbered, or `null`). When a date-time column was seen, the text starts with a line
-  /// `D["col",…]` naming those columns, whose values are epoch milliseconds (JSON text never
-  /// starts with `D`).
+  /// The rows as JSON text: an array of rows (or, in `single` mode, the row or `null`),
+  /// each shaped when the plan is numbered. When a date-time column was seen, the text
+  /// starts with a line `D["col",…]` naming those columns, whose values are epoch
+  /// milliseconds (JSON text never starts with `D`).
   pub fn finish(mut self) -> String {
     let body = if self.single {
       if self.rows == 0 {
@@ -392,15 +393,15 @@ impl<'s> JsonRows<'s> {
       return;
     }
     self.in_row = true;
-    if self.shaped {
-      self.out.push('[');
-      self.out.push_str(itoa::Buffer::new().format(self.plan.shape.unwrap_or_default()));
-      return;
-    }
     if !self.single {
       self.out.push(if self.out.len() == self.head { '[' } else { ',' });
     }
-    self.out.push('{');
+    if self.shaped {
+      self.out.push('[');
+      self.out.push_str(itoa::Buffer::new().format(self.plan.shape.unwrap_or_default()));
+    } else {
+      self.out.push('{');
+    }
   }
 }
 
@@ -485,7 +486,7 @@ fn write_decoded(out: &mut String, d: Decoded<'_>) {
 impl RowSink for JsonRows<'_> {
   fn columns(&mut self, names: &[&str]) {
     self.plan = self.source.plan(names);
-    self.shaped = self.single && self.plan.shape.is_some();
+    self.shaped = self.plan.shape.is_some();
   }
   fn cell(&mut self, col: usize, cell: Cell<'_>) {
     if self.single && self.rows > 0 {
@@ -807,7 +808,7 @@ mod tests {
     assert!(!Arc::ptr_eq(&a, &cache.plan(Some(&other), &["id", "on"])));
     let mut sink = JsonRows::cached(&cache, Some(&s), false);
     feed(&mut sink, &["id", "on"], &[vec![Cell::Text("a"), Cell::Int(1)]]);
-    assert_eq!(sink.finish(), r#"[{"id":"a","on":true,"cats":[]}]"#);
+    assert_eq!(sink.finish(), r#"[[0,"a",true,[]]]"#);
   }
 
   #[test]
@@ -906,10 +907,13 @@ mod tests {
     feed(&mut narrow, &["id"], &[vec![Cell::Text("c")]]);
     assert_eq!(narrow.finish(), "[1,\"c\",[]]");
     assert!(cache.shape_keys(2).is_none());
-    // Lists and uncached plans stay objects.
+    // Each row of a list is shaped; uncached plans stay objects.
     let mut list = JsonRows::cached(&cache, Some(&s), false);
-    feed(&mut list, &["id"], &[vec![Cell::Text("c")]]);
-    assert_eq!(list.finish(), r#"[{"id":"c","cats":[]}]"#);
+    feed(&mut list, &["id"], &[vec![Cell::Text("c")], vec![Cell::Text("d")]]);
+    assert_eq!(list.finish(), r#"[[1,"c",[]],[1,"d",[]]]"#);
+    let mut empty = JsonRows::cached(&cache, Some(&s), false);
+    feed(&mut empty, &["id"], &[]);
+    assert_eq!(empty.finish(), "[]");
     let mut plain = JsonRows::single(Some(&s));
     feed(&mut plain, &["id"], &[vec![Cell::Text("c")]]);
     assert_eq!(plain.finish(), r#"{"id":"c","cats":[]}"#);
@@ -985,7 +989,8 @@ mod tests {
 
   #[test]
   fn a_streamed_answer_goes_out_in_pieces_that_add_up_to_the_whole() {
-    let pad = "p".repeat(100);
+    // Rows of about CHUNK_BYTES / 400 bytes: a piece holds about 400 rows.
+    let pad = "p".repeat(CHUNK_BYTES / 400);
     // The date column holds values only from row 1500 on: earlier pieces have no date line.
     let rows: Vec<Vec<Cell<'_>>> =
       (0..3000).map(|i| vec![Cell::Int(i), Cell::Text(&pad), if i >= 1500 { Cell::Date(i * 1000) } else { Cell::Null }]).collect();
