@@ -136,16 +136,13 @@ class Dialect {
 
   /**
    * Replaces the shaped rows of a list answer by their objects, dates included; false when
-   * its rows are objects already. The rows of one answer share one shape.
+   * its rows are objects already. The rows of one answer share one shape (the native side
+   * writes them from one plan).
    */
   _unshapeAll(list, dateLine, dates) {
     if (list.length === 0 || !Array.isArray(list[0])) return false
-    const shape = list[0][0]
-    const make = this._maker(shape, dateLine, dates)
-    for (let i = 0; i < list.length; i++) {
-      const a = list[i]
-      list[i] = a[0] === shape ? make(a) : this._maker(a[0], dateLine, dates)(a)
-    }
+    const make = this._maker(list[0][0], dateLine, dates)
+    for (let i = 0; i < list.length; i++) list[i] = make(list[i])
     return true
   }
 

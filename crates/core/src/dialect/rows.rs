@@ -298,8 +298,6 @@ pub struct JsonRows<'s> {
   /// date column appeared since.
   head: usize,
   head_dates: usize,
-  /// Rows are written shaped (`Shapes`), the plan having a shape number.
-  shaped: bool,
   /// Where full pieces of a large answer go (see `chunks`), the number of the first one
   /// this answer sent, and how many it sent.
   chunks: Option<Arc<Sender>>,
@@ -320,7 +318,7 @@ impl<'s> JsonRows<'s> {
     Self::from_source(PlanSource::Cached(cache, schema), single)
   }
   fn from_source(source: PlanSource<'s>, single: bool) -> Self {
-    JsonRows { source, plan: Arc::default(), out: String::with_capacity(512), rows: 0, in_row: false, single, date_cols: Vec::new(), head: 0, head_dates: 0, shaped: false, chunks: None, first: 0, sent: 0 }
+    JsonRows { source, plan: Arc::default(), out: String::with_capacity(512), rows: 0, in_row: false, single, date_cols: Vec::new(), head: 0, head_dates: 0, chunks: None, first: 0, sent: 0 }
   }
   /// Sends the rows on in pieces when the running call asked for that (`chunks::scope`).
   pub fn streamed(mut self) -> Self {
@@ -396,9 +394,10 @@ impl<'s> JsonRows<'s> {
     if !self.single {
       self.out.push(if self.out.len() == self.head { '[' } else { ',' });
     }
-    if self.shaped {
+    // Rows are written shaped (`Shapes`) when the plan has a shape number.
+    if let Some(shape) = self.plan.shape {
       self.out.push('[');
-      self.out.push_str(itoa::Buffer::new().format(self.plan.shape.unwrap_or_default()));
+      self.out.push_str(itoa::Buffer::new().format(shape));
     } else {
       self.out.push('{');
     }
@@ -486,7 +485,6 @@ fn write_decoded(out: &mut String, d: Decoded<'_>) {
 impl RowSink for JsonRows<'_> {
   fn columns(&mut self, names: &[&str]) {
     self.plan = self.source.plan(names);
-    self.shaped = self.plan.shape.is_some();
   }
   fn cell(&mut self, col: usize, cell: Cell<'_>) {
     if self.single && self.rows > 0 {
@@ -494,7 +492,7 @@ impl RowSink for JsonRows<'_> {
     }
     let first = !self.in_row;
     self.open_row();
-    if self.shaped {
+    if self.plan.shape.is_some() {
       // Values by position: every column of a row comes, in order (see `RowSink`).
       self.out.push(',');
     } else {
@@ -513,7 +511,7 @@ impl RowSink for JsonRows<'_> {
       return;
     }
     self.open_row();
-    if self.shaped {
+    if self.plan.shape.is_some() {
       for _ in &self.plan.trailing_empty {
         self.out.push_str(",[]");
       }
