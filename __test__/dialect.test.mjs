@@ -851,22 +851,31 @@ await forEachBackend('dialect', (b) => {
 
     // List rows are built by generated functions (lib/dialect.js), with loops where a
     // process forbids generating code: both give the same rows, dates included.
-    it('lists read the same where generating code is not allowed', async () => {
+    it('lists and created rows read the same where generating code is not allowed', async () => {
       const url = (f) => JSON.stringify(fileURLToPath(new URL(f, import.meta.url)))
       const script = `import p from ${url('../index.js')}
         import { ALL, Product } from ${url('./fixtures.mjs')}
         const d = await p.openIsolatedDialect({ ...${JSON.stringify(config)}, schemaStrategy: 'update' }, ALL)
+        const withDates = (r) => [r, Object.keys(r).filter((k) => r[k] instanceof Date)]
         const rows = await d.find(Product, {}, { sort: { name: 1 } })
-        console.log(JSON.stringify(rows.map((r) => [r, Object.keys(r).filter((k) => r[k] instanceof Date)])))
+        const made = await d.create(Product, { name: 'made', price: '2.5', active: 1 })
+        const read = await d.findById(Product, made.id)
+        await d.delete(Product, made.id)
+        console.log(JSON.stringify({ rows: rows.map(withDates), made: withDates(made), read: withDates(read) }))
         await d.disconnect()`
       const runs = [[], ['--disallow-code-generation-from-strings']].map((flags) => {
         const r = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', script], { encoding: 'utf8' })
         assert.equal(r.status, 0, r.stderr)
         return JSON.parse(r.stdout)
       })
-      assert.equal(runs[0].length, N)
-      assert.deepEqual(runs[1], runs[0])
-      if (!sqlite) assert.deepEqual(runs[0][N - 1][1].sort(), ['createdAt', 'releasedAt', 'updatedAt'], 'date-time columns are Dates')
+      assert.equal(runs[0].rows.length, N)
+      assert.deepEqual(runs[1].rows, runs[0].rows)
+      if (!sqlite) assert.deepEqual(runs[0].rows[N - 1][1].sort(), ['createdAt', 'releasedAt', 'updatedAt'], 'date-time columns are Dates')
+      for (const { made, read } of runs) {
+        assert.deepEqual(made, read, 'a created row is what findById reads')
+        assert.deepEqual([made[0].price, made[0].active], [2.5, true], 'values the database converted')
+        assert.deepEqual(made[1].sort(), sqlite ? [] : ['createdAt', 'updatedAt'])
+      }
     })
 
     it('concurrent large reads and search keep their own rows', async () => {
@@ -965,6 +974,23 @@ await forEachBackend('dialect', (b) => {
       await rejectsWith(d.find(Dog, {}), 'E_SCHEMA')
       await d.initSchema(ALL)
       assert.equal(await d.count(Dog, {}), 0)
+    })
+  })
+
+  describe('process lifetime', { skip: sqlite && 'SQLite calls do not wait on other threads' }, () => {
+    it('a call in flight keeps the process alive, and nothing does once calls settle', () => {
+      // No disconnect: the pool's connections alone must not hold the process, while an
+      // unsettled top-level await would end it with exit code 13.
+      const url = JSON.stringify(fileURLToPath(new URL('../index.js', import.meta.url)))
+      const sleep = b.name === 'postgres' ? 'SELECT pg_sleep(0.3) AS slept' : 'SELECT SLEEP(0.3) AS slept'
+      const script = `import p from ${url}
+        const d = await p.openIsolatedDialect(${JSON.stringify(config)})
+        const rows = await d.executeQuery(${JSON.stringify(sleep)})
+        console.log(JSON.stringify(rows.length))`
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 })
+      assert.equal(r.signal, null, 'the process ended on its own')
+      assert.equal(r.status, 0, r.stderr)
+      assert.equal(r.stdout.trim(), '1')
     })
   })
 })

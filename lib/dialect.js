@@ -66,13 +66,17 @@ class Dialect {
     // SQLite's calls go through a module function naming the session: a method of the
     // native object costs napi's receiver checks on every call (see src/sqlite.rs).
     const session = native.session
+    this._session = session
     this._invoke =
       typeof session === 'number'
         ? (method, h, args, tx) => binding.sqliteCall(session, method, h, args, tx)
         : (method, h, args, tx, stream) => native.call(method, h, args, tx, stream)
-    // SQLite takes `create` data as values rather than JSON (see records.js).
-    if (typeof session === 'number') {
-      this._session = session
+    // The SQL dialects take `create` data as values rather than JSON (see records.js),
+    // through a module function naming the dialect by number.
+    const target = typeof session === 'number' ? session : native.valuesNumber
+    if (typeof target === 'number') {
+      this._target = target
+      this._createFn = typeof session === 'number' ? binding.sqliteCreate : binding.asyncCreate
       this._records = new RecordShapes((keys) => native.recordShape(keys))
     }
     // Rows read through a schema may come shaped (`[shape, value, …]`, see `_maker`).
@@ -238,7 +242,7 @@ class Dialect {
       const shape = this._records.of(h, data, Object.keys(data))
       if (shape === undefined) return undefined
       values = shape.read(data)
-      out = shape.send(binding.sqliteCreate, this._session, h, shape.number, this._txId(), values)
+      out = shape.send(this._createFn, this._target, h, shape.number, this._txId(), values)
     } catch (e) {
       return Promise.reject(fromNative(e))
     }
@@ -469,13 +473,15 @@ function rowMaker(keys, dates = null) {
 }
 
 /**
- * The row builder of a create answer's template (`{ keys, slots }`, see `templateOf` in
- * src/sqlite.rs): each value is the call's value `v[slot]` (slot >= 0), the answer's next
- * made value `m[1…]` (-1), or a new empty list (-2).
+ * The row builder of a create answer's template (`{ keys, slots }`, see `RowTemplate` in
+ * src/records.rs): each value is the call's value `v[slot]` (slot >= 0), the answer's next
+ * made value `m[1…]` (-1; -3 for epoch milliseconds that become a `Date`), or a new empty
+ * list (-2).
  */
 function templateMaker({ keys, slots }) {
   let made = 0
-  return objectMaker(keys, slots.map((slot) => (slot >= 0 ? ['v', slot] : slot === -1 ? ['m', ++made] : null)), ['v', 'm'])
+  const from = slots.map((slot) => (slot >= 0 ? ['v', slot] : slot === -1 ? ['m', ++made] : slot === -3 ? ['m', ++made, true] : null))
+  return objectMaker(keys, from, ['v', 'm'])
 }
 
 /**

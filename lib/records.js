@@ -1,5 +1,5 @@
 'use strict'
-// `create` data that is a plain object travels to SQLite as call arguments (see
+// `create` data that is a plain object travels to the SQL dialects as call arguments (see
 // src/records.rs): its key list is numbered once per dialect, then each call passes the
 // values. For a small create, JSON.stringify and the native parse of its text cost more
 // than the rest of the binding's work. Values JSON would change (Dates, nested objects,
@@ -10,7 +10,7 @@ const MAX_VALUES = 64
 
 /**
  * A numbered key list; `read(data)`, the values of `data` (which has these keys) in that
- * order; and `send(f, session, handle, shape, tx, values)`, which calls `f` with those
+ * order; and `send(f, dialect, handle, shape, tx, values)`, which calls `f` with those
  * arguments followed by the values. The values are read once and kept: a created row may
  * be answered as a template of them (see `created` in dialect.js).
  */

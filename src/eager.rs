@@ -22,9 +22,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use napi::bindgen_prelude::*;
 
 use crate::errors::to_napi;
+use crate::settler;
 
 type Fut<T> = Pin<Box<dyn Future<Output = mosta_core::Result<T>> + Send>>;
-type Deferred<T> = napi::JsDeferred<T, Box<dyn FnOnce(Env) -> Result<T> + Send>>;
 
 /// Calls handed to the runtime and not yet settled, across all dialects.
 static PENDING: AtomicUsize = AtomicUsize::new(0);
@@ -69,36 +69,35 @@ fn hand_off<T: ToNapiValue + Send + 'static>(runtime: &tokio::runtime::Handle, f
 }
 
 /// A call's promise, counted in `PENDING` while it lives. It settles the promise exactly
-/// once, also when dropped unsettled (a runtime shutting down drops its tasks and parked
-/// futures): the promise is then rejected, never left pending, and the count goes down.
-struct Settle<T: ToNapiValue + 'static>(Option<Deferred<T>>);
+/// once (see `settler::Promise`, which also rejects it when dropped unsettled: a runtime
+/// shutting down drops its tasks and parked futures).
+struct Settle<T>(Option<settler::Promise>, std::marker::PhantomData<fn(T)>);
 
 impl<T: ToNapiValue + Send + 'static> Settle<T> {
   /// A new promise, and its settler (counted from now on).
   fn create(env: &Env) -> Result<(Self, Object<'_>)> {
-    let (deferred, promise) = env.create_deferred::<T, Box<dyn FnOnce(Env) -> Result<T> + Send>>()?;
+    let (promise, object) = settler::Promise::create(env)?;
     PENDING.fetch_add(1, Ordering::Relaxed);
-    Ok((Settle(Some(deferred)), promise))
+    Ok((Settle(Some(promise), std::marker::PhantomData), object))
   }
 
   fn with(mut self, r: std::result::Result<mosta_core::Result<T>, String>) {
-    let Some(deferred) = self.0.take() else { return };
+    let Some(promise) = self.0.take() else { return };
     // Uncounted before the promise settles: the next call, made as soon as JavaScript sees
     // the answer, may then start on its own thread again.
     PENDING.fetch_sub(1, Ordering::Relaxed);
     match r {
-      Ok(Ok(v)) => deferred.resolve(Box::new(move |_| Ok(v))),
-      Ok(Err(e)) => deferred.reject(to_napi(e)),
-      Err(msg) => deferred.reject(to_napi(mosta_core::Error::internal(msg))),
+      Ok(Ok(v)) => promise.resolve(v),
+      Ok(Err(e)) => promise.reject(e),
+      Err(msg) => promise.reject(mosta_core::Error::internal(msg)),
     }
   }
 }
 
-impl<T: ToNapiValue + 'static> Drop for Settle<T> {
+impl<T> Drop for Settle<T> {
   fn drop(&mut self) {
-    if let Some(deferred) = self.0.take() {
+    if self.0.take().is_some() {
       PENDING.fetch_sub(1, Ordering::Relaxed);
-      deferred.reject(to_napi(mosta_core::Error::internal("the call was cancelled: the runtime shut down")));
     }
   }
 }

@@ -10,7 +10,9 @@ mod errors;
 mod text;
 mod open;
 mod records;
+mod registry;
 mod remote;
+mod settler;
 mod sqlite;
 
 /// Log lines (`DB_SHOW_SQL` statements, DDL warnings) go to stderr; `MOSTA_LOG` overrides

@@ -6,11 +6,14 @@ use std::sync::{Arc, Mutex};
 use mosta_core::dialect::chunks;
 use mosta_core::dialect::{Admin, AsyncDialect};
 use napi::bindgen_prelude::*;
+use napi::sys;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use crate::eager;
-use crate::errors::napi;
+use crate::errors::{napi, to_napi};
+use crate::records::{Create, RecordShapes, RowTemplate};
+use crate::registry::Registry;
 use crate::text::{JsonOut, TextIn};
 
 /// JavaScript's receiver of answer pieces: `(streamId, json)`. Weak: it never keeps the
@@ -20,13 +23,49 @@ type PieceFn = ThreadsafeFunction<FnArgs<(u32, JsonOut)>, (), FnArgs<(u32, JsonO
 #[napi]
 pub struct NativeAsync {
   inner: Arc<dyn AsyncDialect>,
+  /// The number `asyncCreate` takes, and the state it reaches.
+  number: u32,
+  state: Arc<Numbered>,
   pieces: Mutex<Option<Arc<PieceFn>>>,
 }
 
+/// What `asyncCreate` reaches by number.
+struct Numbered {
+  inner: Arc<dyn AsyncDialect>,
+  /// Key lists of `create` data sent as values (`records.rs`), by number.
+  record_shapes: Mutex<RecordShapes>,
+}
+
+static DIALECTS: Registry<Numbered> = Registry::new();
+
 impl NativeAsync {
   pub fn new(inner: Arc<dyn AsyncDialect>) -> Self {
-    NativeAsync { inner, pieces: Mutex::new(None) }
+    let state = Arc::new(Numbered { inner: inner.clone(), record_shapes: Mutex::default() });
+    NativeAsync { inner, number: DIALECTS.add(state.clone()), state, pieces: Mutex::new(None) }
   }
+}
+
+impl Drop for NativeAsync {
+  fn drop(&mut self) {
+    DIALECTS.remove(self.number);
+  }
+}
+
+fn record_shapes(state: &Numbered) -> std::sync::MutexGuard<'_, RecordShapes> {
+  state.record_shapes.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `asyncCreate` (see `records.rs`): a `create` of data sent as values.
+pub(crate) fn create(env: &Env, mut c: Create) -> Result<sys::napi_value> {
+  let closed = || to_napi(mosta_core::Error::new(mosta_core::Code::Closed, "this dialect no longer exists"));
+  let state = DIALECTS.get(c.target).ok_or_else(closed)?;
+  let keys = record_shapes(&state).keys(c.shape)?;
+  let (handle, tx) = (c.handle, c.tx.take().map(|t| t.as_str().to_string()));
+  let req = c.request(&keys)?;
+  let call = state.inner.clone().request(handle, req, tx);
+  let answer = spawn(env, Box::pin(async move { call.await.map(JsonOut) }))?;
+  // SAFETY: converting on the JavaScript thread.
+  unsafe { ToNapiValue::to_napi_value(env.raw(), answer) }
 }
 
 /// What a waiting method returns: its value when it finished at once, else a Promise. (The
@@ -65,6 +104,26 @@ impl NativeAsync {
   #[napi(catch_unwind)]
   pub fn shape_keys(&self, shape: u32) -> Option<Vec<String>> {
     self.inner.shape_keys(shape).map(|k| k.to_vec())
+  }
+
+  /// Whether `create` data may be sent as values (`asyncCreate`, under this number); null
+  /// when the dialect takes JSON only (NET).
+  #[napi(getter)]
+  pub fn values_number(&self) -> Option<u32> {
+    self.inner.takes_requests().then_some(self.number)
+  }
+
+  /// Numbers the key list of `create` data sent as values; null once the dialect numbers
+  /// as many lists as it keeps (such data travels as JSON).
+  #[napi(catch_unwind)]
+  pub fn record_shape(&self, keys: Vec<String>) -> Result<Option<u32>> {
+    record_shapes(&self.state).register(keys)
+  }
+
+  /// See `records::RowTemplate`.
+  #[napi(catch_unwind)]
+  pub fn template_of(&self, template: u32) -> Option<RowTemplate> {
+    self.inner.template(template).map(RowTemplate::from)
   }
 
   #[napi(ts_return_type = "void | Promise<void>")]

@@ -8,9 +8,8 @@
 //! the borrow in a process-wide locked map, on every call.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
-use mosta_core::dialect::rows::Slot;
 use mosta_core::dialect::sqlite::SqliteSession;
 use mosta_core::dialect::{Admin, Request};
 use napi::bindgen_prelude::*;
@@ -18,10 +17,12 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::errors::{napi, to_napi};
+use crate::records::{Create, RecordShapes, RowTemplate};
+use crate::registry::Registry;
 use crate::text::{may_hold_replaced_surrogate, JsonOut, ShortStr, TextIn};
 
 /// One call, kept whole so it can wait in the queue.
-pub(crate) enum Op {
+enum Op {
   InitSchema(Vec<u32>),
   /// A dialect call, its arguments already read (from JSON, or from JavaScript values:
   /// see `records.rs`), so that a malformed call fails at once, even behind a transaction.
@@ -46,7 +47,7 @@ struct Queued {
   deferred: Deferred,
 }
 
-pub(crate) struct State {
+struct State {
   session: SqliteSession,
   queue: VecDeque<Queued>,
   /// The Node-API environment of the first call. Queued calls are settled in whichever
@@ -54,24 +55,13 @@ pub(crate) struct State {
   /// a session number used elsewhere (a worker) is refused.
   owner: Option<usize>,
   /// Key lists of `create` data sent as values (`records.rs`), by number.
-  record_shapes: Vec<Arc<[String]>>,
+  record_shapes: RecordShapes,
 }
 
-/// Key lists a session numbers; data with other keys travels as JSON.
-const RECORD_SHAPES_MAX: usize = 256;
+type Shared = Arc<Mutex<State>>;
 
-pub(crate) type Shared = Arc<Mutex<State>>;
-
-/// Open sessions by number (freed slots are reused: a number stays taken while JavaScript
-/// holds its `NativeSqlite`).
-static SESSIONS: RwLock<Vec<Option<Shared>>> = RwLock::new(Vec::new());
-
-/// See `NativeSqlite::template_of`.
-#[napi(object)]
-pub struct RowTemplate {
-  pub keys: Vec<String>,
-  pub slots: Vec<i32>,
-}
+/// Open sessions by number.
+static SESSIONS: Registry<Mutex<State>> = Registry::new();
 
 #[napi]
 pub struct NativeSqlite {
@@ -81,27 +71,14 @@ pub struct NativeSqlite {
 
 impl NativeSqlite {
   pub fn new(session: SqliteSession) -> Self {
-    let state = Arc::new(Mutex::new(State { session, queue: VecDeque::new(), owner: None, record_shapes: Vec::new() }));
-    let mut all = SESSIONS.write().unwrap_or_else(|p| p.into_inner());
-    let number = match all.iter().position(Option::is_none) {
-      Some(i) => {
-        all[i] = Some(state.clone());
-        i
-      }
-      None => {
-        all.push(Some(state.clone()));
-        all.len() - 1
-      }
-    };
-    NativeSqlite { number: number as u32, state }
+    let state = Arc::new(Mutex::new(State { session, queue: VecDeque::new(), owner: None, record_shapes: RecordShapes::default() }));
+    NativeSqlite { number: SESSIONS.add(state.clone()), state }
   }
 }
 
 impl Drop for NativeSqlite {
   fn drop(&mut self) {
-    if let Some(slot) = SESSIONS.write().unwrap_or_else(|p| p.into_inner()).get_mut(self.number as usize) {
-      *slot = None;
-    }
+    SESSIONS.remove(self.number);
   }
 }
 
@@ -144,16 +121,19 @@ pub fn sqlite_find_by_id<'e>(
 }
 
 /// The state of session number `session`.
-pub(crate) fn session_state(session: u32) -> Result<Shared> {
-  let state = SESSIONS.read().ok().and_then(|all| all.get(session as usize).cloned().flatten());
-  state.ok_or_else(|| to_napi(mosta_core::Error::new(mosta_core::Code::Closed, "this sqlite dialect no longer exists")))
+fn session_state(session: u32) -> Result<Shared> {
+  SESSIONS.get(session).ok_or_else(|| to_napi(mosta_core::Error::new(mosta_core::Code::Closed, "this sqlite dialect no longer exists")))
 }
 
-/// The keys of record shape `shape` of a session (see `NativeSqlite::record_shape`).
-pub(crate) fn record_keys(state: &Mutex<State>, shape: u32) -> Result<Arc<[String]>> {
-  let st = lock(state)?;
-  let keys = st.record_shapes.get(shape as usize).cloned();
-  keys.ok_or_else(|| to_napi(mosta_core::Error::internal(format!("unknown record shape {shape}"))))
+/// `sqliteCreate` (see `records.rs`): a `create` of data sent as values.
+pub(crate) fn create(env: &Env, mut c: Create) -> Result<sys::napi_value> {
+  let state = session_state(c.target)?;
+  let keys = lock(&state)?.record_shapes.keys(c.shape)?;
+  let (handle, tx) = (c.handle, c.tx.take());
+  let req = c.request(&keys)?;
+  let answer = submit(&state, env, Op::Request { handle, req }, tx.as_ref().map(ShortStr::as_str))?;
+  // SAFETY: converting on the JavaScript thread.
+  unsafe { ToNapiValue::to_napi_value(env.raw(), answer) }
 }
 
 /// Runs one call.
@@ -186,7 +166,7 @@ fn settle(env: &Env, d: Deferred, r: mosta_core::Result<String>) -> Result<()> {
 }
 
 /// A call's JSON answer now, or a Promise of it when the call waits for a transaction.
-pub(crate) type Answer<'e> = Either<JsonOut, PromiseRaw<'e, String>>;
+type Answer<'e> = Either<JsonOut, PromiseRaw<'e, String>>;
 
 fn lock(state: &Mutex<State>) -> Result<std::sync::MutexGuard<'_, State>> {
   state.lock().map_err(|_| napi::Error::new(Status::GenericFailure, mosta_core::Error::internal("sqlite state poisoned by an earlier panic").to_json()))
@@ -194,7 +174,7 @@ fn lock(state: &Mutex<State>) -> Result<std::sync::MutexGuard<'_, State>> {
 
 /// Runs `op` now when the connection admits it, else queues it behind the open transaction
 /// and returns a Promise.
-pub(crate) fn submit<'e>(state: &Mutex<State>, env: &'e Env, op: Op, tx: Option<&str>) -> Result<Answer<'e>> {
+fn submit<'e>(state: &Mutex<State>, env: &'e Env, op: Op, tx: Option<&str>) -> Result<Answer<'e>> {
   let mut st = lock(state)?;
   if *st.owner.get_or_insert(env.raw() as usize) != env.raw() as usize {
     return Err(to_napi(mosta_core::Error::internal("this sqlite dialect belongs to another thread")));
@@ -263,16 +243,7 @@ impl NativeSqlite {
   /// session numbers as many lists as it keeps (such data travels as JSON).
   #[napi(catch_unwind)]
   pub fn record_shape(&self, keys: Vec<String>) -> Result<Option<u32>> {
-    let mut st = lock(&self.state)?;
-    if st.record_shapes.len() >= RECORD_SHAPES_MAX {
-      return Ok(None);
-    }
-    let distinct: std::collections::HashSet<&String> = keys.iter().collect();
-    if distinct.len() != keys.len() {
-      return Err(Error::new(Status::InvalidArg, "a record shape lists a key twice"));
-    }
-    st.record_shapes.push(keys.into());
-    Ok(Some(st.record_shapes.len() as u32 - 1))
+    lock(&self.state)?.record_shapes.register(keys)
   }
 
   /// The keys of a shaped row, null for an unknown shape.
@@ -281,24 +252,10 @@ impl NativeSqlite {
     Ok(lock(&self.state)?.session.shape_keys(shape).map(|k| k.to_vec()))
   }
 
-  /// The keys of a templated `create` answer (`E[template, made…]`) and, for each, where
-  /// its value comes from: the index of the caller's value, -1 for the answer's next made
-  /// value, -2 for `[]`. Null for an unknown template.
+  /// See `records::RowTemplate`.
   #[napi(catch_unwind)]
   pub fn template_of(&self, template: u32) -> Result<Option<RowTemplate>> {
-    let st = lock(&self.state)?;
-    Ok(st.session.template(template).map(|t| RowTemplate {
-      keys: t.keys.to_vec(),
-      slots: t
-        .slots
-        .iter()
-        .map(|s| match s {
-          Slot::Given(i) => *i as i32,
-          Slot::Made => -1,
-          Slot::Empty => -2,
-        })
-        .collect(),
-    }))
+    Ok(lock(&self.state)?.session.template(template).map(RowTemplate::from))
   }
 
   #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]

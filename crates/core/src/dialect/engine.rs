@@ -31,13 +31,13 @@ struct Registry {
 }
 
 /// A created row the engine answers from the values bound, not by reading it back (see
-/// `echo`): the table's layout, each column's parameter, and with a template answer, the
-/// caller's data and each parameter's index in it (`Insert::given`).
+/// `echo`): the table's layout, each column's parameter, and each parameter's index in the
+/// caller's data (`Insert::given`).
 #[derive(Clone, Copy)]
 struct Echo<'a> {
   layout: &'a TableLayout,
   plan: &'a [Option<usize>],
-  template: Option<(&'a Fields, &'a [Option<u32>])>,
+  from: &'a [Option<u32>],
 }
 
 pub struct SqlEngine {
@@ -484,7 +484,8 @@ impl SqlEngine {
   }
 
   /// `create` (§7.4). The row and its junction rows are written atomically. With `template`,
-  /// a row echoed from the values bound is answered as a template of `given`.
+  /// the row (echoed from the values bound, or read back by `RETURNING`) is answered as a
+  /// template of `given`.
   async fn create<C: Conn>(&self, c: &mut C, s: &Arc<Schema>, given: &Fields, template: bool) -> Result<String> {
     // The discriminator value overrides the caller's: only then is the data copied.
     let with_discriminator;
@@ -521,14 +522,15 @@ impl SqlEngine {
     if returning && echo.is_none() {
       insert.sql.push_str(" RETURNING *");
     }
-    let echo = echo.as_ref().map(|(l, p)| Echo { layout: l, plan: p, template: template.then_some((given, &from[..])) });
+    let echo = echo.as_ref().map(|(l, p)| Echo { layout: l, plan: p, from: &from[..] });
+    let template = template.then_some(given);
     let row = if links.is_empty() {
-      self.write_created(c, &insert, s, returning, echo.as_ref()).await?
+      self.write_created(c, &insert, s, returning, echo.as_ref(), template).await?
     } else {
       let in_tx = c.in_transaction();
       self.atomic_begin(c, in_tx).await?;
       let r = async {
-        let row = self.write_created(c, &insert, s, returning, echo.as_ref()).await?;
+        let row = self.write_created(c, &insert, s, returning, echo.as_ref(), template).await?;
         for (j, ids) in &links {
           for t in ids {
             self.exec(c, &j.insert(self.flavour, &id, t)).await.map_err(|e| e.with_field(j.relation))?;
@@ -586,9 +588,15 @@ impl SqlEngine {
 
   /// Runs `create`'s INSERT: with `echo`, the row is the values bound (see `echo`) if the
   /// schema is still the layout's after the write, else `None` (the caller reads it back);
-  /// otherwise as `write_row`.
-  async fn write_created<C: Conn>(&self, c: &mut C, st: &Stmt, s: &Arc<Schema>, returning: bool, echo: Option<&Echo<'_>>) -> Result<Option<String>> {
-    let Some(&Echo { layout, plan, template }) = echo else { return self.write_row(c, st, s, returning).await };
+  /// otherwise as `write_row`. With `template` (the caller's data), the row is answered as
+  /// a template of it where it can be (see `TemplateRow`).
+  async fn write_created<C: Conn>(&self, c: &mut C, st: &Stmt, s: &Arc<Schema>, returning: bool, echo: Option<&Echo<'_>>, template: Option<&Fields>) -> Result<Option<String>> {
+    let Some(&Echo { layout, plan, from }) = echo else {
+      return match template.filter(|_| returning) {
+        Some(given) => self.templated_row(c, st, s, given).await,
+        None => self.write_row(c, st, s, returning).await,
+      };
+    };
     let written = self.exec(c, st).await?;
     if written != 1 || c.schema_version_after_write() != Some(layout.schema_version) {
       if let Ok(mut l) = self.layouts.lock() {
@@ -596,7 +604,7 @@ impl SqlEngine {
       }
       return Ok(None);
     }
-    if let Some((given, from)) = template {
+    if let Some(given) = template {
       // Each column's value as the caller gave it, when it was bound from one.
       let by_column: Vec<Option<(u32, &Value)>> = plan
         .iter()
@@ -605,7 +613,7 @@ impl SqlEngine {
           ((i as usize) < given.len()).then(|| (i, given.at(i as usize).1))
         })
         .collect();
-      let mut sink = TemplateRow::new(&self.plans, s, &by_column);
+      let mut sink = TemplateRow::new(&self.plans, s, by_column);
       layout.feed(plan, &st.params, &mut sink);
       if let Some(answer) = sink.finish() {
         return Ok(Some(answer));
@@ -614,6 +622,15 @@ impl SqlEngine {
     let mut sink = JsonRows::cached(&self.plans, Some(s), true);
     layout.feed(plan, &st.params, &mut sink);
     Ok(Some(sink.finish()))
+  }
+
+  /// Runs a write whose `RETURNING *` row is answered as a template of the caller's data
+  /// (see `TemplateRow`); `None` when it cannot be (the caller reads the row back).
+  async fn templated_row<C: Conn>(&self, c: &mut C, st: &Stmt, s: &Arc<Schema>, given: &Fields) -> Result<Option<String>> {
+    self.log(st);
+    let mut sink = TemplateRow::by_key(&self.plans, s, given);
+    c.query(st, &mut sink).await?;
+    Ok(sink.finish())
   }
 
   /// Runs a write; with `returning`, its `RETURNING *` row as JSON (`null` when no row

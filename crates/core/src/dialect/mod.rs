@@ -139,6 +139,20 @@ pub trait AsyncDialect: Send + Sync + 'static {
   }
   fn init_schema(self: std::sync::Arc<Self>, handles: Vec<u32>) -> BoxFuture<()>;
   fn call(self: std::sync::Arc<Self>, method: String, handle: u32, args: String, tx: Option<String>) -> BoxFuture<String>;
+  /// Whether calls may come already read (`request`): the SQL dialects'. NET forwards the
+  /// JSON arguments it is given.
+  fn takes_requests(&self) -> bool {
+    false
+  }
+  /// A call whose arguments were read by the binding (`create` data sent as values, see
+  /// `src/records.rs`), answered as `call` answers it; only where `takes_requests`.
+  fn request(self: std::sync::Arc<Self>, _handle: u32, _req: Request, _tx: Option<String>) -> BoxFuture<String> {
+    Box::pin(async { Err(crate::error::Error::internal("this dialect takes its calls as JSON")) })
+  }
+  /// A templated `create` answer's keys and where each value comes from (`rows::Template`).
+  fn template(&self, _template: u32) -> Option<rows::Template> {
+    None
+  }
   /// Opens a transaction (or a savepoint inside `parent`); returns the TxHandle JSON.
   fn begin_tx(self: std::sync::Arc<Self>, parent: Option<String>, isolation: Option<String>, explicit: bool) -> BoxFuture<String>;
   fn commit_tx(self: std::sync::Arc<Self>, id: String) -> BoxFuture<()>;

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::engine::SqlEngine;
+use super::rows::Template;
 use super::tx::TxStack;
 use super::{Admin, AsyncDialect, BoxFuture, Conn, Request};
 use crate::env::OrmConfig;
@@ -292,6 +293,10 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
     self.engine.shape_keys(shape)
   }
 
+  fn template(&self, template: u32) -> Option<Template> {
+    self.engine.template(template)
+  }
+
   fn init_schema(self: Arc<Self>, handles: Vec<u32>) -> BoxFuture<()> {
     Box::pin(async move {
       let handles = Arc::new(handles);
@@ -305,8 +310,19 @@ impl<P: Pool> AsyncDialect for PooledDialect<P> {
   }
 
   fn call(self: Arc<Self>, method: String, handle: u32, args: String, tx: Option<String>) -> BoxFuture<String> {
+    match Request::parse(&method, &args) {
+      Ok(req) => self.request(handle, req, tx),
+      Err(e) => Box::pin(async move { Err(e) }),
+    }
+  }
+
+  fn takes_requests(&self) -> bool {
+    true
+  }
+
+  fn request(self: Arc<Self>, handle: u32, req: Request, tx: Option<String>) -> BoxFuture<String> {
     Box::pin(async move {
-      let req = Arc::new(Request::parse(&method, &args)?);
+      let req = Arc::new(req);
       let schema = self.engine.schema(handle)?;
       let rerun = if req.is_read() { Rerun::Safe } else { Rerun::IfNotRun };
       self

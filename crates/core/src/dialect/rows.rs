@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value};
 
 use super::chunks::{self, Sender, CHUNK_BYTES};
+use crate::fields::Fields;
 use crate::per_schema::PerSchema;
 use crate::schema::{FieldType, RelKind, Schema};
 
@@ -219,6 +220,8 @@ pub enum Slot {
   Given(u32),
   /// The answer's next value.
   Made,
+  /// The answer's next value, a date-time as epoch milliseconds (PostgreSQL, MySQL).
+  MadeDate,
   /// `[]` (a to-many relation with no column).
   Empty,
 }
@@ -562,19 +565,34 @@ pub struct TemplateRow<'s> {
   cache: &'s PlanCache,
   schema: &'s Arc<Schema>,
   /// For each column, the caller's value it was written from, and that value's index.
-  given: &'s [Option<(u32, &'s Value)>],
+  given: Vec<Option<(u32, &'s Value)>>,
+  /// The caller's data, when `given` is matched to the columns by key once they are known.
+  data: Option<&'s Fields>,
   plan: Arc<Plan>,
   slots: Vec<Slot>,
   made: String,
 }
 
 impl<'s> TemplateRow<'s> {
-  pub fn new(cache: &'s PlanCache, schema: &'s Arc<Schema>, given: &'s [Option<(u32, &'s Value)>]) -> Self {
-    TemplateRow { cache, schema, given, plan: Arc::default(), slots: Vec::with_capacity(given.len()), made: String::with_capacity(128) }
+  /// A row whose columns are known to come from `given` (SQLite's echo, in table order).
+  pub fn new(cache: &'s PlanCache, schema: &'s Arc<Schema>, given: Vec<Option<(u32, &'s Value)>>) -> Self {
+    let slots = Vec::with_capacity(given.len());
+    TemplateRow { cache, schema, given, data: None, plan: Arc::default(), slots, made: String::with_capacity(128) }
+  }
+
+  /// A row read back (`RETURNING *`): each column is matched to the caller's value of the
+  /// same key. Only values that read back unchanged are left out of the answer, so the
+  /// match needs no knowledge of how the database stored them.
+  pub fn by_key(cache: &'s PlanCache, schema: &'s Arc<Schema>, data: &'s Fields) -> Self {
+    TemplateRow { data: Some(data), ..Self::new(cache, schema, Vec::new()) }
   }
 
   /// The answer; `None` when the row cannot be numbered (no shape, too many templates).
   pub fn finish(self) -> Option<String> {
+    // No row came (a row has its id column at least).
+    if self.slots.is_empty() {
+      return None;
+    }
     let shape = self.plan.shape?;
     let template = self.cache.templates.lock().ok()?.number((shape, self.slots.into()))?;
     let mut out = String::with_capacity(self.made.len() + 16);
@@ -589,6 +607,10 @@ impl<'s> TemplateRow<'s> {
 impl RowSink for TemplateRow<'_> {
   fn columns(&mut self, names: &[&str]) {
     self.plan = self.cache.plan(Some(self.schema), names);
+    if let Some(data) = self.data {
+      let by_key = |key: &String| data.iter().position(|(k, _)| k == key).map(|i| (i as u32, data.at(i).1));
+      self.given = self.plan.names.iter().map(by_key).collect();
+    }
   }
   fn cell(&mut self, col: usize, cell: Cell<'_>) {
     let d = decode(self.plan.kinds[col], &cell);
@@ -596,8 +618,8 @@ impl RowSink for TemplateRow<'_> {
       Some((i, v)) if decoded_is(&d, v) => self.slots.push(Slot::Given(i)),
       _ => {
         self.made.push(',');
+        self.slots.push(if matches!(d, Decoded::DateMs(_)) { Slot::MadeDate } else { Slot::Made });
         write_decoded(&mut self.made, d);
-        self.slots.push(Slot::Made);
       }
     }
   }
@@ -865,7 +887,7 @@ mod tests {
     let cache = PlanCache::default();
     let (on, n, one) = (json!(true), json!(2.5), json!(1));
     let answer = |given: &[Option<(u32, &Value)>], cells: Vec<Cell<'_>>| {
-      let mut sink = TemplateRow::new(&cache, &s, given);
+      let mut sink = TemplateRow::new(&cache, &s, given.to_vec());
       feed(&mut sink, &["id", "on", "n", "meta"], &[cells]);
       sink.finish()
     };
@@ -883,6 +905,22 @@ mod tests {
     assert_eq!(answer(&changed, vec![Cell::Text("z"), Cell::Int(1), Cell::Float(2.5), Cell::Null]).as_deref(), Some("E[1,\"z\",true,null]"));
     assert_eq!(&*cache.template(1).unwrap().slots, [Slot::Made, Slot::Made, Slot::Given(0), Slot::Made, Slot::Empty]);
     assert!(cache.template(2).is_none());
+  }
+
+  #[test]
+  fn rows_read_back_are_templated_by_key() {
+    let s = Arc::new(schema());
+    let cache = PlanCache::default();
+    // The caller's keys in its own order, one of them not a column.
+    let data = Fields::from_distinct(vec![("n".into(), json!(2.5)), ("extra".into(), json!("x")), ("on".into(), json!(true))]);
+    let mut sink = TemplateRow::by_key(&cache, &s, &data);
+    feed(&mut sink, &["id", "on", "n", "at"], &[vec![Cell::Text("a"), Cell::Int(1), Cell::Float(2.5), Cell::Date(5)]]);
+    assert_eq!(sink.finish().as_deref(), Some("E[0,\"a\",5]"));
+    assert_eq!(&*cache.template(0).unwrap().slots, [Slot::Made, Slot::Given(2), Slot::Given(0), Slot::MadeDate, Slot::Empty]);
+    // No row (nothing matched): no template, the caller reads the row back.
+    let mut none = TemplateRow::by_key(&cache, &s, &data);
+    feed(&mut none, &["id", "on", "n", "at"], &[]);
+    assert_eq!(none.finish(), None);
   }
 
   #[test]
