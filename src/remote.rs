@@ -22,7 +22,6 @@ type PieceFn = ThreadsafeFunction<FnArgs<(u32, JsonOut)>, (), FnArgs<(u32, JsonO
 
 #[napi]
 pub struct NativeAsync {
-  inner: Arc<dyn AsyncDialect>,
   /// The number `asyncCreate` takes, and the state it reaches.
   number: u32,
   state: Arc<Numbered>,
@@ -40,8 +39,8 @@ static DIALECTS: Registry<Numbered> = Registry::new();
 
 impl NativeAsync {
   pub fn new(inner: Arc<dyn AsyncDialect>) -> Self {
-    let state = Arc::new(Numbered { inner: inner.clone(), record_shapes: Mutex::default() });
-    NativeAsync { inner, number: DIALECTS.add(state.clone()), state, pieces: Mutex::new(None) }
+    let state = Arc::new(Numbered { inner, record_shapes: Mutex::default() });
+    NativeAsync { number: DIALECTS.add(state.clone()), state, pieces: Mutex::new(None) }
   }
 }
 
@@ -80,37 +79,37 @@ fn spawn<'e, T: ToNapiValue + Send + 'static>(env: &'e Env, fut: mosta_core::dia
 impl NativeAsync {
   #[napi(getter)]
   pub fn dialect_type(&self) -> String {
-    self.inner.dialect_type().to_string()
+    self.state.inner.dialect_type().to_string()
   }
 
   /// Dates come back as ISO strings; JavaScript turns declared date columns into `Date`s.
   #[napi(getter)]
   pub fn dates_as_dates(&self) -> bool {
-    !matches!(self.inner.dialect_type(), "net-proxy")
+    !matches!(self.state.inner.dialect_type(), "net-proxy")
   }
 
   #[napi(catch_unwind)]
   pub fn compile(&self, schema_json: String) -> Result<u32> {
-    napi(self.inner.compile(&schema_json))
+    napi(self.state.inner.compile(&schema_json))
   }
 
   /// Rows read through a schema may come shaped (`[shape, value, …]`; not NET's).
   #[napi(getter)]
   pub fn shaped_rows(&self) -> bool {
-    self.inner.shapes_rows()
+    self.state.inner.shapes_rows()
   }
 
   /// The keys of a shaped row, null for an unknown shape.
   #[napi(catch_unwind)]
   pub fn shape_keys(&self, shape: u32) -> Option<Vec<String>> {
-    self.inner.shape_keys(shape).map(|k| k.to_vec())
+    self.state.inner.shape_keys(shape).map(|k| k.to_vec())
   }
 
   /// Whether `create` data may be sent as values (`asyncCreate`, under this number); null
   /// when the dialect takes JSON only (NET).
   #[napi(getter)]
   pub fn values_number(&self) -> Option<u32> {
-    self.inner.takes_requests().then_some(self.number)
+    self.state.inner.takes_requests().then_some(self.number)
   }
 
   /// Numbers the key list of `create` data sent as values; null once the dialect numbers
@@ -123,12 +122,12 @@ impl NativeAsync {
   /// See `records::RowTemplate`.
   #[napi(catch_unwind)]
   pub fn template_of(&self, template: u32) -> Option<RowTemplate> {
-    self.inner.template(template).map(RowTemplate::from)
+    self.state.inner.template(template).map(RowTemplate::from)
   }
 
   #[napi(ts_return_type = "void | Promise<void>")]
   pub fn init_schema<'e>(&self, env: &'e Env, handles: Vec<u32>) -> Result<Answer<'e, ()>> {
-    spawn(env, self.inner.clone().init_schema(handles))
+    spawn(env, self.state.inner.clone().init_schema(handles))
   }
 
   /// Registers the receiver of the pieces of large answers (see `chunks`).
@@ -143,7 +142,7 @@ impl NativeAsync {
   /// receiver while the query runs.
   #[napi(ts_return_type = "string | Promise<string>")]
   pub fn call<'e>(&self, env: &'e Env, method: String, handle: u32, #[napi(ts_arg_type = "string")] args: TextIn, tx: Option<String>, stream: Option<u32>) -> Result<Answer<'e, JsonOut>> {
-    let call = self.inner.clone().call(method, handle, args.0, tx);
+    let call = self.state.inner.clone().call(method, handle, args.0, tx);
     let fut: mosta_core::dialect::BoxFuture<JsonOut> = Box::pin(async move { call.await.map(JsonOut) });
     let receiver = stream.and_then(|id| Some((id, self.pieces.lock().ok()?.clone()?)));
     match receiver {
@@ -159,32 +158,32 @@ impl NativeAsync {
 
   #[napi(ts_return_type = "string | Promise<string>")]
   pub fn begin_tx<'e>(&self, env: &'e Env, isolation: Option<String>, parent: Option<String>, explicit: bool) -> Result<Answer<'e, String>> {
-    spawn(env, self.inner.clone().begin_tx(parent, isolation, explicit))
+    spawn(env, self.state.inner.clone().begin_tx(parent, isolation, explicit))
   }
 
   #[napi(ts_return_type = "void | Promise<void>")]
   pub fn commit_tx<'e>(&self, env: &'e Env, id: String) -> Result<Answer<'e, ()>> {
-    spawn(env, self.inner.clone().commit_tx(id))
+    spawn(env, self.state.inner.clone().commit_tx(id))
   }
 
   #[napi(ts_return_type = "void | Promise<void>")]
   pub fn rollback_tx<'e>(&self, env: &'e Env, id: String) -> Result<Answer<'e, ()>> {
-    spawn(env, self.inner.clone().rollback_tx(id))
+    spawn(env, self.state.inner.clone().rollback_tx(id))
   }
 
   #[napi(ts_return_type = "string | Promise<string>")]
   pub fn execute<'e>(&self, env: &'e Env, sql: String, params: String, rows: bool, tx: Option<String>) -> Result<Answer<'e, String>> {
-    spawn(env, self.inner.clone().execute(sql, params, rows, tx))
+    spawn(env, self.state.inner.clone().execute(sql, params, rows, tx))
   }
 
   #[napi(ts_return_type = "string | Promise<string>")]
   pub fn admin<'e>(&self, env: &'e Env, op: String, arg: String, tx: Option<String>) -> Result<Answer<'e, String>> {
     let op = napi(Admin::parse(&op, &arg))?;
-    spawn(env, self.inner.clone().admin(op, tx))
+    spawn(env, self.state.inner.clone().admin(op, tx))
   }
 
   #[napi(ts_return_type = "void | Promise<void>")]
   pub fn close<'e>(&self, env: &'e Env) -> Result<Answer<'e, ()>> {
-    spawn(env, self.inner.clone().close())
+    spawn(env, self.state.inner.clone().close())
   }
 }
