@@ -73,6 +73,34 @@ await forEachBackend('errors', (b) => {
     assert.doesNotMatch(JSON.stringify(e), /s3cr3t-pw/)
   })
 
+  it('calls settle on the thread that made them; a worker ended while its call waits harms nothing', async () => {
+    const { Worker } = await import('node:worker_threads')
+    const index = new URL('../index.js', import.meta.url).pathname
+    const sleep = b.name === 'postgres' ? 'SELECT pg_sleep(0.4) AS s' : 'SELECT SLEEP(0.4) AS s'
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const plug = require(workerData.index)
+      ;(async () => {
+        const d = await plug.openIsolatedDialect(workerData.cfg)
+        parentPort.postMessage({ one: await d.executeQuery('SELECT 1 AS one') })
+        d.executeQuery(workerData.sleep) // still waiting when the worker is ended
+        parentPort.postMessage({ waiting: true })
+      })()`
+    const messages = []
+    await new Promise((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: { index, cfg, sleep } })
+      w.on('message', (m) => {
+        messages.push(m)
+        if (m.waiting) w.terminate().then(resolve, reject)
+      })
+      w.once('error', reject)
+    })
+    assert.deepEqual(messages[0], { one: [{ one: 1 }] }, "the worker's own call settled there")
+    // The worker's answer comes after its thread is gone; this thread keeps working.
+    await new Promise((r) => setTimeout(r, 600))
+    assert.deepEqual(await d.executeQuery('SELECT 1 AS one'), [{ one: 1 }])
+  })
+
   if (b.name === 'mariadb') {
     it('the dialect name mysql reaches the same server (dialectType says which)', async () => {
       const my = await plug.openIsolatedDialect({ dialect: 'mysql', uri: cfg.uri })

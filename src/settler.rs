@@ -140,6 +140,7 @@ impl Settler {
     // runs first).
     let context = Arc::into_raw(shared.clone()) as *mut c_void;
     let mut tsfn = ptr::null_mut();
+    // SAFETY: on the JavaScript thread; `context` stays valid until `finalize` releases it.
     let status = unsafe {
       sys::napi_create_threadsafe_function(raw_env, ptr::null_mut(), ptr::null_mut(), name, 0, 1, context, Some(finalize), context, Some(call_js), &mut tsfn)
     };
@@ -148,8 +149,11 @@ impl Settler {
       drop(unsafe { Arc::from_raw(context as *const Shared) });
       return Err(Error::new(Status::from(status), "could not create the promise settler".to_string()));
     }
-    // Idle until a promise is pending (see `hold`).
+    // Idle until a promise is pending (see `hold`). The cleanup hook, added after the
+    // function, runs before Node's own teardown of it.
+    // SAFETY: on the JavaScript thread, with the function just made.
     check_status!(unsafe { sys::napi_unref_threadsafe_function(raw_env, tsfn) })?;
+    // SAFETY: as above; `context` outlives the hook (see `teardown`).
     check_status!(unsafe { sys::napi_add_env_cleanup_hook(raw_env, Some(teardown), context) })?;
     *shared.tsfn.write().unwrap_or_else(|p| p.into_inner()) = Some(Tsfn(tsfn));
     Ok(Settler(shared))
