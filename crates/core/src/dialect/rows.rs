@@ -555,8 +555,8 @@ fn is_negative_zero(n: &serde_json::Number) -> bool {
   n.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative())
 }
 
-/// One created row, answered as a *template* when the caller holds values of it (SQLite
-/// `create` with values, see `src/records.rs`): `E[template, made…]`. The template, numbered
+/// One created row, answered as a *template* when the caller holds values of it (`create`
+/// with values, see `src/records.rs`): `E[template, made…]`. The template, numbered
 /// per dialect, gives the row's keys and, for each, whether its value is the caller's value
 /// at some index, unchanged, or the answer's next made value. JavaScript builds the object
 /// from its own values and the few made ones (id, timestamps), instead of parsing them all
