@@ -27,6 +27,8 @@ export async function openOurs(options, schemaStrategy = 'update') {
       // Each timed write run starts from an empty write-ahead log, as the raw side's does
       // (see contenders/sqlite.mjs).
       if (options.dialect === 'sqlite') await d.executeQuery('PRAGMA wal_checkpoint(TRUNCATE)')
+      // PostgreSQL: the same, so that no checkpoint of earlier writes lands inside a run.
+      if (options.dialect === 'postgres') await d.executeRun('CHECKPOINT')
     },
     close: () => d.disconnect(),
   }
