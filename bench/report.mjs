@@ -84,7 +84,7 @@ would exceed ${settings.budgetMs / 1000} s. Workloads with short runs get more o
 ${3 * settings.runs} or as many as fit in ${settings.runsBudgetMs / 1000} s (column "runs"), so that one stall of the machine
 moves their median less. The table gives the median of the per-run ratios, the interquartile
 range and min–max. SQLite create runs start from an empty write-ahead log on both sides, and
-PostgreSQL create runs right after a `CHECKPOINT`.${settings.quick ? '\n\n**Quick mode** (fewer operations per run): indicative only.' : ''}
+PostgreSQL create runs right after a \`CHECKPOINT\`.${settings.quick ? '\n\n**Quick mode** (fewer operations per run): indicative only.' : ''}
 
 ${machine(root)}
 
