@@ -66,17 +66,17 @@ class Dialect {
     // SQLite's calls go through a module function naming the session: a method of the
     // native object costs napi's receiver checks on every call (see src/sqlite.rs).
     const session = native.session
+    const sqlite = typeof session === 'number'
     this._session = session
-    this._invoke =
-      typeof session === 'number'
-        ? (method, h, args, tx) => binding.sqliteCall(session, method, h, args, tx)
-        : (method, h, args, tx, stream) => native.call(method, h, args, tx, stream)
+    this._invoke = sqlite
+      ? (method, h, args, tx) => binding.sqliteCall(session, method, h, args, tx)
+      : (method, h, args, tx, stream) => native.call(method, h, args, tx, stream)
     // The SQL dialects take `create` data as values rather than JSON (see records.js),
     // through a module function naming the dialect by number.
-    const target = typeof session === 'number' ? session : native.valuesNumber
+    const target = sqlite ? session : native.valuesNumber
     if (typeof target === 'number') {
       this._target = target
-      this._createFn = typeof session === 'number' ? binding.sqliteCreate : binding.asyncCreate
+      this._createFn = sqlite ? binding.sqliteCreate : binding.asyncCreate
       this._records = new RecordShapes((keys) => native.recordShape(keys))
     }
     // Rows read through a schema may come shaped (`[shape, value, …]`, see `_maker`).

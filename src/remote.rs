@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use mosta_core::dialect::chunks;
-use mosta_core::dialect::{Admin, AsyncDialect};
+use mosta_core::dialect::{Admin, AsyncDialect, BoxFuture};
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -44,6 +44,12 @@ impl NativeAsync {
   }
 }
 
+impl NativeAsync {
+  fn dialect(&self) -> &Arc<dyn AsyncDialect> {
+    &self.state.inner
+  }
+}
+
 impl Drop for NativeAsync {
   fn drop(&mut self) {
     DIALECTS.remove(self.number);
@@ -61,8 +67,7 @@ pub(crate) fn create(env: &Env, mut c: Create) -> Result<sys::napi_value> {
   let keys = record_shapes(&state).keys(c.shape)?;
   let (handle, tx) = (c.handle, c.tx.take().map(|t| t.as_str().to_string()));
   let req = c.request(&keys)?;
-  let call = state.inner.clone().request(handle, req, tx);
-  let answer = spawn(env, Box::pin(async move { call.await.map(JsonOut) }))?;
+  let answer = spawn(env, json_answer(state.inner.clone().request(handle, req, tx)))?;
   // SAFETY: converting on the JavaScript thread.
   unsafe { ToNapiValue::to_napi_value(env.raw(), answer) }
 }
@@ -71,7 +76,12 @@ pub(crate) fn create(env: &Env, mut c: Create) -> Result<sys::napi_value> {
 /// signatures spell `Result<…>` out: napi's macro throws only for a visible `Result`.)
 type Answer<'e, T> = Either<T, Object<'e>>;
 
-fn spawn<'e, T: ToNapiValue + Send + 'static>(env: &'e Env, fut: mosta_core::dialect::BoxFuture<T>) -> Result<Answer<'e, T>> {
+/// A call's JSON text, handed to JavaScript as `JsonOut` (see `text`).
+fn json_answer(call: BoxFuture<String>) -> BoxFuture<JsonOut> {
+  Box::pin(async move { call.await.map(JsonOut) })
+}
+
+fn spawn<'e, T: ToNapiValue + Send + 'static>(env: &'e Env, fut: BoxFuture<T>) -> Result<Answer<'e, T>> {
   eager::run(env, fut)
 }
 
@@ -79,37 +89,37 @@ fn spawn<'e, T: ToNapiValue + Send + 'static>(env: &'e Env, fut: mosta_core::dia
 impl NativeAsync {
   #[napi(getter)]
   pub fn dialect_type(&self) -> String {
-    self.state.inner.dialect_type().to_string()
+    self.dialect().dialect_type().to_string()
   }
 
   /// Dates come back as ISO strings; JavaScript turns declared date columns into `Date`s.
   #[napi(getter)]
   pub fn dates_as_dates(&self) -> bool {
-    !matches!(self.state.inner.dialect_type(), "net-proxy")
+    !matches!(self.dialect().dialect_type(), "net-proxy")
   }
 
   #[napi(catch_unwind)]
   pub fn compile(&self, schema_json: String) -> Result<u32> {
-    napi(self.state.inner.compile(&schema_json))
+    napi(self.dialect().compile(&schema_json))
   }
 
   /// Rows read through a schema may come shaped (`[shape, value, …]`; not NET's).
   #[napi(getter)]
   pub fn shaped_rows(&self) -> bool {
-    self.state.inner.shapes_rows()
+    self.dialect().shapes_rows()
   }
 
   /// The keys of a shaped row, null for an unknown shape.
   #[napi(catch_unwind)]
   pub fn shape_keys(&self, shape: u32) -> Option<Vec<String>> {
-    self.state.inner.shape_keys(shape).map(|k| k.to_vec())
+    self.dialect().shape_keys(shape).map(|k| k.to_vec())
   }
 
   /// Whether `create` data may be sent as values (`asyncCreate`, under this number); null
   /// when the dialect takes JSON only (NET).
   #[napi(getter)]
   pub fn values_number(&self) -> Option<u32> {
-    self.state.inner.takes_requests().then_some(self.number)
+    self.dialect().takes_requests().then_some(self.number)
   }
 
   /// Numbers the key list of `create` data sent as values; null once the dialect numbers
@@ -122,12 +132,12 @@ impl NativeAsync {
   /// See `records::RowTemplate`.
   #[napi(catch_unwind)]
   pub fn template_of(&self, template: u32) -> Option<RowTemplate> {
-    self.state.inner.template(template).map(RowTemplate::from)
+    self.dialect().template(template).map(RowTemplate::from)
   }
 
   #[napi(ts_return_type = "void | Promise<void>")]
   pub fn init_schema<'e>(&self, env: &'e Env, handles: Vec<u32>) -> Result<Answer<'e, ()>> {
-    spawn(env, self.state.inner.clone().init_schema(handles))
+    spawn(env, self.dialect().clone().init_schema(handles))
   }
 
   /// Registers the receiver of the pieces of large answers (see `chunks`).
@@ -142,8 +152,7 @@ impl NativeAsync {
   /// receiver while the query runs.
   #[napi(ts_return_type = "string | Promise<string>")]
   pub fn call<'e>(&self, env: &'e Env, method: String, handle: u32, #[napi(ts_arg_type = "string")] args: TextIn, tx: Option<String>, stream: Option<u32>) -> Result<Answer<'e, JsonOut>> {
-    let call = self.state.inner.clone().call(method, handle, args.0, tx);
-    let fut: mosta_core::dialect::BoxFuture<JsonOut> = Box::pin(async move { call.await.map(JsonOut) });
+    let fut = json_answer(self.dialect().clone().call(method, handle, args.0, tx));
     let receiver = stream.and_then(|id| Some((id, self.pieces.lock().ok()?.clone()?)));
     match receiver {
       None => spawn(env, fut),
@@ -158,32 +167,32 @@ impl NativeAsync {
 
   #[napi(ts_return_type = "string | Promise<string>")]
   pub fn begin_tx<'e>(&self, env: &'e Env, isolation: Option<String>, parent: Option<String>, explicit: bool) -> Result<Answer<'e, String>> {
-    spawn(env, self.state.inner.clone().begin_tx(parent, isolation, explicit))
+    spawn(env, self.dialect().clone().begin_tx(parent, isolation, explicit))
   }
 
   #[napi(ts_return_type = "void | Promise<void>")]
   pub fn commit_tx<'e>(&self, env: &'e Env, id: String) -> Result<Answer<'e, ()>> {
-    spawn(env, self.state.inner.clone().commit_tx(id))
+    spawn(env, self.dialect().clone().commit_tx(id))
   }
 
   #[napi(ts_return_type = "void | Promise<void>")]
   pub fn rollback_tx<'e>(&self, env: &'e Env, id: String) -> Result<Answer<'e, ()>> {
-    spawn(env, self.state.inner.clone().rollback_tx(id))
+    spawn(env, self.dialect().clone().rollback_tx(id))
   }
 
   #[napi(ts_return_type = "string | Promise<string>")]
   pub fn execute<'e>(&self, env: &'e Env, sql: String, params: String, rows: bool, tx: Option<String>) -> Result<Answer<'e, String>> {
-    spawn(env, self.state.inner.clone().execute(sql, params, rows, tx))
+    spawn(env, self.dialect().clone().execute(sql, params, rows, tx))
   }
 
   #[napi(ts_return_type = "string | Promise<string>")]
   pub fn admin<'e>(&self, env: &'e Env, op: String, arg: String, tx: Option<String>) -> Result<Answer<'e, String>> {
     let op = napi(Admin::parse(&op, &arg))?;
-    spawn(env, self.state.inner.clone().admin(op, tx))
+    spawn(env, self.dialect().clone().admin(op, tx))
   }
 
   #[napi(ts_return_type = "void | Promise<void>")]
   pub fn close<'e>(&self, env: &'e Env) -> Result<Answer<'e, ()>> {
-    spawn(env, self.state.inner.clone().close())
+    spawn(env, self.dialect().clone().close())
   }
 }

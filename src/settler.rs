@@ -36,31 +36,29 @@ struct Settlement {
 
 struct Tsfn(sys::napi_threadsafe_function);
 // SAFETY: a threadsafe function is made to be called from any thread; it is only called
-// under the read lock of `Shared::tsfn`, which teardown takes for writing before Node frees it.
+// under the read lock of `Settler::tsfn`, which teardown takes for writing before Node frees it.
 unsafe impl Send for Tsfn {}
 unsafe impl Sync for Tsfn {}
 
-struct Shared {
+/// One JavaScript thread's threadsafe function and count of pending promises.
+struct Settler {
   /// `None` once the environment tears down.
   tsfn: RwLock<Option<Tsfn>>,
   /// Promises handed out on this thread and not yet settled (touched on the JavaScript
-  /// thread only; atomic because `Shared` is shared with runtime threads).
+  /// thread only; atomic because a `Settler` is shared with runtime threads).
   pending: AtomicUsize,
 }
 
-/// The settler of the JavaScript thread a promise was made on.
-#[derive(Clone)]
-pub struct Settler(Arc<Shared>);
-
 thread_local! {
   /// This JavaScript thread's settler, made by its first waiting call.
-  static THREAD_SETTLER: RefCell<Option<Settler>> = const { RefCell::new(None) };
+  static THREAD_SETTLER: RefCell<Option<Arc<Settler>>> = const { RefCell::new(None) };
 }
 
 /// A promise to settle later, from any thread, exactly once. Dropped unsettled (a runtime
 /// shutting down drops its tasks), it rejects the promise rather than leave it pending.
 pub struct Promise {
-  settler: Settler,
+  /// The settler of the JavaScript thread the promise was made on.
+  settler: Arc<Settler>,
   deferred: sys::napi_deferred,
   settled: bool,
 }
@@ -77,7 +75,7 @@ impl Promise {
     let mut promise = ptr::null_mut();
     // SAFETY: plain Node-API call on the JavaScript thread.
     check_status!(unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
-    settler.0.hold(env.raw());
+    settler.hold(env.raw());
     // SAFETY: `promise` was just made by Node-API on this thread.
     let object = unsafe { Object::from_napi_value(env.raw(), promise) }?;
     Ok((Promise { settler, deferred, settled: false }, object))
@@ -95,7 +93,7 @@ impl Promise {
   fn send(&mut self, outcome: std::result::Result<MakeValue, napi::Error>) {
     self.settled = true;
     let s = Box::new(Settlement { deferred: self.deferred, outcome });
-    let slot = self.settler.0.tsfn.read().unwrap_or_else(|p| p.into_inner());
+    let slot = self.settler.tsfn.read().unwrap_or_else(|p| p.into_inner());
     let Some(tsfn) = slot.as_ref() else { return };
     let data = Box::into_raw(s);
     // SAFETY: the function is alive (the read lock keeps teardown out); on success the
@@ -118,7 +116,7 @@ impl Drop for Promise {
 }
 
 impl Settler {
-  fn of_thread(env: &Env) -> Result<Settler> {
+  fn of_thread(env: &Env) -> Result<Arc<Settler>> {
     THREAD_SETTLER.with(|cell| {
       if let Some(s) = cell.borrow().as_ref() {
         return Ok(s.clone());
@@ -129,8 +127,8 @@ impl Settler {
     })
   }
 
-  fn create(env: &Env) -> Result<Settler> {
-    let shared = Arc::new(Shared { tsfn: RwLock::new(None), pending: AtomicUsize::new(0) });
+  fn create(env: &Env) -> Result<Arc<Settler>> {
+    let shared = Arc::new(Settler { tsfn: RwLock::new(None), pending: AtomicUsize::new(0) });
     let raw_env = env.raw();
     let mut name = ptr::null_mut();
     let label = "mosta:settle";
@@ -146,7 +144,7 @@ impl Settler {
     };
     if status != sys::Status::napi_ok {
       // SAFETY: not handed to Node-API.
-      drop(unsafe { Arc::from_raw(context as *const Shared) });
+      drop(unsafe { Arc::from_raw(context as *const Settler) });
       return Err(Error::new(Status::from(status), "could not create the promise settler".to_string()));
     }
     // Idle until a promise is pending (see `hold`). The cleanup hook, added after the
@@ -156,11 +154,9 @@ impl Settler {
     // SAFETY: as above; `context` outlives the hook (see `teardown`).
     check_status!(unsafe { sys::napi_add_env_cleanup_hook(raw_env, Some(teardown), context) })?;
     *shared.tsfn.write().unwrap_or_else(|p| p.into_inner()) = Some(Tsfn(tsfn));
-    Ok(Settler(shared))
+    Ok(shared)
   }
-}
 
-impl Shared {
   /// Counts a pending promise; the first keeps the event loop alive.
   fn hold(&self, env: sys::napi_env) {
     if self.pending.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -197,8 +193,8 @@ unsafe extern "C" fn call_js(env: sys::napi_env, _js: sys::napi_value, context: 
   if env.is_null() {
     return; // the function is being freed with its environment
   }
-  // SAFETY: `context` is the `Shared` the finalizer keeps alive until after the last call.
-  let shared = unsafe { &*(context as *const Shared) };
+  // SAFETY: `context` is the `Settler` the finalizer keeps alive until after the last call.
+  let shared = unsafe { &*(context as *const Settler) };
   let value = s.outcome.and_then(|make| make(env));
   // SAFETY: the deferred was made on this thread and is settled exactly once.
   unsafe {
@@ -212,14 +208,14 @@ unsafe extern "C" fn call_js(env: sys::napi_env, _js: sys::napi_value, context: 
 
 /// The environment tears down: answers sent from now on are dropped.
 unsafe extern "C" fn teardown(context: *mut c_void) {
-  // SAFETY: the finalizer's count keeps `Shared` alive until after this hook.
-  let shared = unsafe { &*(context as *const Shared) };
+  // SAFETY: the finalizer's count keeps `Settler` alive until after this hook.
+  let shared = unsafe { &*(context as *const Settler) };
   shared.tsfn.write().unwrap_or_else(|p| p.into_inner()).take();
 }
 
-/// Node frees the function: drops its count of `Shared`.
+/// Node frees the function: drops its count of `Settler`.
 unsafe extern "C" fn finalize(_env: sys::napi_env, _data: *mut c_void, context: *mut c_void) {
   // SAFETY: the count taken in `Settler::create`, released once.
-  let shared = unsafe { Arc::from_raw(context as *const Shared) };
+  let shared = unsafe { Arc::from_raw(context as *const Settler) };
   shared.tsfn.write().unwrap_or_else(|p| p.into_inner()).take();
 }
