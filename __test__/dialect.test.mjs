@@ -198,6 +198,27 @@ await forEachBackend('dialect', (b) => {
       assert.equal(first.name, 'hatchet')
       assert.equal(await d.findOne(Product, { name: 'none' }), null)
     })
+
+    it('date fields held in text columns of a table made elsewhere read as dates', async () => {
+      // Date-time columns cross as numbers named on the answer's date line; a date field in
+      // a text column crosses as text, which must still become a Date where dates do. Here
+      // `at` is text and the timestamps are date-time columns (text on SQLite).
+      const q = (n) => (b.name === 'mariadb' ? `\`${n}\`` : `"${n}"`)
+      const stamp = { sqlite: 'TEXT', postgres: 'TIMESTAMPTZ', mariadb: 'DATETIME(3)' }[b.name]
+      await d.executeRun(`CREATE TABLE ${q('legacy_events')} (${q('id')} VARCHAR(36) PRIMARY KEY, ${q('title')} VARCHAR(40), ${q('at')} VARCHAR(40), ${q('createdAt')} ${stamp}, ${q('updatedAt')} ${stamp})`)
+      const LegacyEvent = { name: 'LegacyEvent', collection: 'legacy_events', timestamps: true, fields: { title: { type: 'string' }, at: { type: 'date' } }, relations: {}, indexes: [] }
+      const iso = (i) => new Date(Date.UTC(2024, 0, 1) + i * 86_400_000).toISOString()
+      for (let i = 0; i < 3; i++) {
+        await d.executeRun(`INSERT INTO ${q('legacy_events')} VALUES (${[1, 2, 3, 4, 5].map(ph).join(', ')})`, [`e${i}`, `event ${i}`, iso(i), new Date(iso(i)), new Date(iso(i))])
+      }
+      const isDate = (v, i) => (sqlite ? v === iso(i) : v instanceof Date && v.getTime() === Date.parse(iso(i)))
+      const all = await d.find(LegacyEvent, {}, { sort: { title: 1 } })
+      assert.equal(all.length, 3)
+      all.forEach((r, i) => assert.ok(isDate(r.at, i) && isDate(r.createdAt, i) && isDate(r.updatedAt, i), `find, row ${i}: ${JSON.stringify(r)}`))
+      assert.ok(isDate((await d.findById(LegacyEvent, 'e1')).at, 1), 'findById')
+      assert.ok(isDate((await d.findOne(LegacyEvent, { title: 'event 2' })).at, 2), 'findOne')
+      await d.executeRun(`DROP TABLE ${q('legacy_events')}`)
+    })
   })
 
   describe('filters', () => {

@@ -437,7 +437,8 @@ function schemaMeta(schema) {
   if (schema.timestamps) dateKeys.push('createdAt', 'updatedAt')
   if (schema.softDelete) dateKeys.push('deletedAt')
   const relations = Object.entries(schema.relations || {}).map(([n, r]) => [n, r && r.target])
-  return { dateKeys, relations }
+  // Date lines (see `parseRows`) → whether they name every date key.
+  return { dateKeys, relations, datesCoveredBy: new Map() }
 }
 
 function schemaMetaOf(d, schema) {
@@ -544,8 +545,30 @@ function parseRows(s, d, list = false) {
 
 function rows(d, schema, s) {
   const list = parseRows(s, d, true)
-  if (d._revive) for (const r of list) reviveRow(d, schema, r)
+  if (d._revive && list.length > 0) {
+    const meta = schemaMetaOf(d, schema)
+    if (mayNeedRevive(meta, s)) for (const r of list) reviveRow(d, schema, r)
+  }
   return list
+}
+
+/**
+ * Whether rows of the answer `s` may hold what `reviveRow` converts: related rows, or date
+ * text from columns that are not date-time columns. Those that are come as numbers named on
+ * the answer's date line, and are `Date`s already.
+ */
+function mayNeedRevive(meta, s) {
+  if (meta.relations.length > 0) return true
+  if (meta.dateKeys.length === 0) return false
+  if (s.charCodeAt(0) !== 68 /* D */) return true
+  const line = s.slice(1, s.indexOf('\n'))
+  let covered = meta.datesCoveredBy.get(line)
+  if (covered === undefined) {
+    const dates = JSON.parse(line)
+    covered = meta.dateKeys.every((k) => dates.includes(k))
+    meta.datesCoveredBy.set(line, covered)
+  }
+  return !covered
 }
 
 function row(d, schema, s) {

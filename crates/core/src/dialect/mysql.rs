@@ -12,7 +12,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{Local, NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{Local, NaiveDate, NaiveDateTime, TimeZone, Timelike};
 use sqlx::encode::IsNull;
 use sqlx::error::{BoxDynError, DatabaseError};
 use sqlx::mysql::types::MySqlTime;
@@ -187,22 +187,37 @@ fn local_to_utc(t: &NaiveDateTime) -> NaiveDateTime {
   local.map_or(*t, |l| l.naive_utc())
 }
 
-/// The last `DATETIME` converted and its instant: rows of one result often share a second,
-/// and each zone conversion costs a clock read (chrono re-validates its zone data). Kept per
-/// result, so a zone change between queries is always seen.
+/// The local zone's offset over the last local hour a `DATETIME` of this result fell in.
+/// Each zone conversion costs a clock read (chrono re-validates its zone data), and the rows
+/// of one result mostly fall in few hours. The offset is kept only when both ends of the hour
+/// convert with the same offset: no zone has two transitions within an hour, so the whole
+/// hour then has it, ambiguous and skipped times included (they convert as `local_to_utc`
+/// does). Kept per result, so a zone change between queries is always seen.
 #[derive(Default)]
 pub struct LocalZoneMemo(std::cell::Cell<Option<(NaiveDateTime, i64)>>);
 
 impl LocalZoneMemo {
   fn epoch_ms(&self, t: &NaiveDateTime) -> i64 {
-    if let Some((last, ms)) = self.0.get() {
-      if last == *t {
-        return ms;
+    self.epoch_ms_in(t, local_to_utc)
+  }
+
+  /// `to_utc`: the zone's conversion (the tests give zones other than the machine's).
+  fn epoch_ms_in(&self, t: &NaiveDateTime, to_utc: fn(&NaiveDateTime) -> NaiveDateTime) -> i64 {
+    let hour = t.with_minute(0).and_then(|h| h.with_second(0)).and_then(|h| h.with_nanosecond(0)).unwrap_or(*t);
+    if let Some((start, offset)) = self.0.get() {
+      if start == hour {
+        return epoch_ms(t) - offset;
       }
     }
-    let ms = epoch_ms(&local_to_utc(t));
-    self.0.set(Some((*t, ms)));
-    ms
+    let offset_at = |x: &NaiveDateTime| epoch_ms(x) - epoch_ms(&to_utc(x));
+    let offset = offset_at(&hour);
+    let last = hour + chrono::Duration::milliseconds(3_599_999);
+    if offset_at(&last) != offset {
+      // A transition inside this hour: each value is converted on its own.
+      return epoch_ms(&to_utc(t));
+    }
+    self.0.set(Some((hour, offset)));
+    epoch_ms(t) - offset
   }
 }
 
@@ -389,6 +404,43 @@ mod tests {
     let fk = "Cannot add or update a child row: a foreign key constraint fails (`t`.`posts`, CONSTRAINT `fk_posts_author` FOREIGN KEY (`author`) REFERENCES `users` (`id`))";
     assert_eq!(quoted_after(fk, "FOREIGN KEY (", '`').as_deref(), Some("author"));
     assert_eq!(quoted_after("Unknown column 'nope' in 'field list'", "Unknown column ", '\'').as_deref(), Some("nope"));
+  }
+
+  /// A zone with one transition, at UTC `AT`, from offset `FROM` to `TO` (seconds east),
+  /// converting local times as `local_to_utc` does: the earliest instant, a skipped time
+  /// read one hour later.
+  fn one_transition<const AT: i64, const FROM: i64, const TO: i64>(t: &NaiveDateTime) -> NaiveDateTime {
+    let earliest = |t: &NaiveDateTime| {
+      let local = t.and_utc().timestamp();
+      [(local - FROM, local - FROM < AT), (local - TO, local - TO >= AT)].into_iter().filter(|c| c.1).map(|c| c.0).min()
+    };
+    let utc = earliest(t).or_else(|| earliest(&(*t + chrono::Duration::hours(1)))).unwrap();
+    chrono::DateTime::from_timestamp(utc, t.and_utc().timestamp_subsec_nanos()).unwrap().naive_utc()
+  }
+
+  #[test]
+  fn datetimes_of_one_hour_share_the_zone_offset_found_at_its_ends() {
+    // 2024-03-31 01:00 UTC, a Sunday of European transitions.
+    const AT: i64 = 1_711_846_800;
+    type Zone = fn(&NaiveDateTime) -> NaiveDateTime;
+    let zones: [(&str, Zone); 5] = [
+      ("an hour forward", one_transition::<AT, 3600, 7200>),
+      ("an hour back", one_transition::<AT, 7200, 3600>),
+      ("half an hour forward", one_transition::<AT, 37_800, 39_600>),
+      ("half an hour back", one_transition::<AT, 39_600, 37_800>),
+      ("local mean time to UTC", one_transition::<AT, 561, 0>),
+    ];
+    let around = chrono::DateTime::from_timestamp(AT, 0).unwrap().naive_utc();
+    for (name, zone) in zones {
+      let memo = LocalZoneMemo::default();
+      // Every 73 s over a day around the transition, forwards then backwards, so that the
+      // memo is both hit and replaced.
+      let steps: Vec<i64> = (-600..600).collect();
+      for s in steps.iter().chain(steps.iter().rev()) {
+        let t = around + chrono::Duration::milliseconds(s * 73_001);
+        assert_eq!(memo.epoch_ms_in(&t, zone), epoch_ms(&zone(&t)), "{name}, at {t}");
+      }
+    }
   }
 
   #[test]
