@@ -71,7 +71,7 @@ const BUDGET_MS = opts.quick ? 300 : 1500
  * Workloads whose runs are short get more of them (up to three times `--runs`), as many as
  * fit in this time: one stall of the machine then moves their median less.
  */
-const RUNS_BUDGET_MS = opts.quick ? 1000 : 6000
+const RUNS_BUDGET_MS = opts.quick ? 1000 : 12000
 const idx = opts.quick ? 1 : 0
 const rows = []
 const notes = []
