@@ -520,12 +520,10 @@ function objectMaker(keys, from, params) {
  */
 function parseRows(s, d, list = false) {
   let dates = null
-  let dateLine = ''
-  if (s.charCodeAt(0) === 68 /* D */) {
-    const nl = s.indexOf('\n')
-    dateLine = s.slice(1, nl)
+  const dateLine = dateLineOf(s)
+  if (dateLine !== '') {
     dates = JSON.parse(dateLine)
-    s = s.slice(nl + 1)
+    s = s.slice(dateLine.length + 2)
   }
   let v = JSON.parse(s)
   if (d !== undefined && d._shaped && Array.isArray(v)) {
@@ -552,6 +550,11 @@ function rows(d, schema, s) {
   return list
 }
 
+/** The date line of the answer `s` without its `D` and newline; '' when it has none. */
+function dateLineOf(s) {
+  return s.charCodeAt(0) === 68 /* D */ ? s.slice(1, s.indexOf('\n')) : ''
+}
+
 /**
  * Whether rows of the answer `s` may hold what `reviveRow` converts: related rows, or date
  * text from columns that are not date-time columns. Those that are come as numbers named on
@@ -560,8 +563,8 @@ function rows(d, schema, s) {
 function mayNeedRevive(meta, s) {
   if (meta.relations.length > 0) return true
   if (meta.dateKeys.length === 0) return false
-  if (s.charCodeAt(0) !== 68 /* D */) return true
-  const line = s.slice(1, s.indexOf('\n'))
+  const line = dateLineOf(s)
+  if (line === '') return true
   let covered = meta.datesCoveredBy.get(line)
   if (covered === undefined) {
     const dates = JSON.parse(line)

@@ -608,7 +608,7 @@ impl RowSink for TemplateRow<'_> {
   fn columns(&mut self, names: &[&str]) {
     self.plan = self.cache.plan(Some(self.schema), names);
     if let Some(data) = self.data {
-      let by_key = |key: &String| data.iter().position(|(k, _)| k == key).map(|i| (i as u32, data.at(i).1));
+      let by_key = |key: &String| data.iter().enumerate().find(|(_, (k, _))| *k == key).map(|(i, (_, v))| (i as u32, v));
       self.given = self.plan.names.iter().map(by_key).collect();
     }
   }
